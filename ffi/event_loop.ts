@@ -1,0 +1,283 @@
+/**
+ * The process-wide readiness loop (DESIGN 3): one epoll set, one eventfd, and at most ONE
+ * pending `nonblocking` `epoll_wait` for the whole process.
+ *
+ * All real I/O is synchronous FFI on O_NONBLOCK fds; a caller that gets EAGAIN awaits
+ * {@link waitReadable} / {@link waitWritable}. The fd is registered in the epoll set only while
+ * somebody waits on it. When the last waiter leaves, the pending wait is woken through the eventfd
+ * and not re-armed, so an idle process has no call in flight and can exit.
+ *
+ * @module
+ */
+
+import { errno, libc } from "./libc.ts";
+import { check, ERRNO, ErrnoError } from "./errno.ts";
+import { OwnedFd } from "./owned_fd.ts";
+import { decodeEpollEvents, encodeEpollEvent, EPOLL_EVENT_SIZE } from "./structs.ts";
+import * as C from "./constants.ts";
+
+/** epoll_ctl operations (sys/epoll.h). */
+const EPOLL_CTL_ADD = 1;
+const EPOLL_CTL_DEL = 2;
+const EPOLL_CTL_MOD = 3;
+
+/** epoll event bits (sys/epoll.h). */
+export const EPOLLIN = 0x001;
+export const EPOLLOUT = 0x004;
+export const EPOLLERR = 0x008;
+export const EPOLLHUP = 0x010;
+export const EPOLLRDHUP = 0x2000;
+
+/** eventfd(2) flags: EFD_CLOEXEC = O_CLOEXEC, EFD_NONBLOCK = O_NONBLOCK. */
+const EFD_FLAGS = C.O_CLOEXEC | C.O_NONBLOCK;
+
+/** Events returned per epoll_wait; more ready fds simply come back on the next round. */
+const MAX_EVENTS = 64;
+
+/** Bits that wake a reader: data, peer hang-up, or an error (the retried syscall reports it). */
+const READ_WAKE = EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP;
+/** Bits that wake a writer. */
+const WRITE_WAKE = EPOLLOUT | EPOLLHUP | EPOLLERR;
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  cleanup: () => void;
+}
+
+interface Registration {
+  readers: Set<Waiter>;
+  writers: Set<Waiter>;
+  /** Mask currently registered in the epoll set (0 = not registered). */
+  mask: number;
+}
+
+/** Marks data=u64 of the eventfd's epoll entry; fds are never negative, so this cannot clash. */
+const WAKE_TOKEN = 0xffffffffn;
+
+class EventLoop {
+  #epfd: OwnedFd;
+  #eventfd: OwnedFd;
+  #regs = new Map<number, Registration>();
+  #waiters = 0;
+  #pending: Promise<void> | null = null;
+  #woken = false;
+  /** Rejections held back until the pending wait returns (so nothing is in flight afterwards). */
+  #deferred: Array<() => void> = [];
+  #events = new Uint8Array(MAX_EVENTS * EPOLL_EVENT_SIZE);
+  #eightBytes = new Uint8Array(8);
+
+  constructor() {
+    const c = libc();
+    this.#epfd = new OwnedFd(check(c.epoll_create1(C.O_CLOEXEC), "epoll_create1"));
+    try {
+      this.#eventfd = new OwnedFd(check(c.eventfd(0, EFD_FLAGS), "eventfd"));
+    } catch (e) {
+      this.#epfd.close();
+      throw e;
+    }
+    check(
+      c.epoll_ctl(
+        this.#epfd.fd,
+        EPOLL_CTL_ADD,
+        this.#eventfd.fd,
+        encodeEpollEvent(EPOLLIN, WAKE_TOKEN),
+      ),
+      "epoll_ctl(ADD eventfd)",
+    );
+  }
+
+  /** True while an epoll_wait is in flight on Deno's blocking pool. */
+  get busy(): boolean {
+    return this.#pending !== null;
+  }
+
+  /** Resolves once no wait is in flight. */
+  async idle(): Promise<void> {
+    while (this.#pending) await this.#pending;
+  }
+
+  wait(fd: OwnedFd, write: boolean, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const raw = fd.fd;
+    let reg = this.#regs.get(raw);
+    if (!reg) {
+      reg = { readers: new Set(), writers: new Set(), mask: 0 };
+      this.#regs.set(raw, reg);
+    }
+    const r = reg;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        if (!this.#remove(raw, r, waiter)) return;
+        this.#settleLater(() => reject(signal!.reason));
+      };
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        cleanup: () => signal?.removeEventListener("abort", onAbort),
+      };
+      (write ? r.writers : r.readers).add(waiter);
+      this.#waiters++;
+      try {
+        this.#update(raw, r);
+      } catch (e) {
+        this.#remove(raw, r, waiter);
+        reject(e);
+        return;
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#pump();
+    });
+  }
+
+  /** Reject every waiter on `fd` and drop its registration (call before closing the fd). */
+  cancel(fd: OwnedFd, reason: unknown): void {
+    if (fd.closed) return;
+    const raw = fd.fd;
+    const reg = this.#regs.get(raw);
+    if (!reg) return;
+    for (const w of [...reg.readers, ...reg.writers]) {
+      this.#remove(raw, reg, w);
+      this.#settleLater(() => w.reject(reason));
+    }
+  }
+
+  /** Remove a waiter; returns false if it was already gone. */
+  #remove(raw: number, reg: Registration, w: Waiter): boolean {
+    const gone = !reg.readers.delete(w) && !reg.writers.delete(w);
+    if (gone) return false;
+    w.cleanup();
+    this.#waiters--;
+    this.#update(raw, reg);
+    if (this.#waiters === 0) this.#wake();
+    return true;
+  }
+
+  /** Settle now when nothing is in flight, else after the pending wait returns. */
+  #settleLater(fn: () => void): void {
+    if (this.#pending) this.#deferred.push(fn);
+    else fn();
+  }
+
+  /** Bring the epoll registration of `raw` in line with its waiters. */
+  #update(raw: number, reg: Registration): void {
+    const want = (reg.readers.size ? EPOLLIN | EPOLLRDHUP : 0) | (reg.writers.size ? EPOLLOUT : 0);
+    if (want === reg.mask) {
+      if (want === 0) this.#regs.delete(raw);
+      return;
+    }
+    const c = libc();
+    if (want === 0) {
+      // ENOENT/EBADF: the fd was closed behind our back, which already removed it from the set.
+      const rc = c.epoll_ctl(this.#epfd.fd, EPOLL_CTL_DEL, raw, encodeEpollEvent(0, 0n));
+      if (rc < 0) {
+        const e = errno();
+        if (e !== ERRNO.ENOENT && e !== ERRNO.EBADF) throw new ErrnoError("epoll_ctl(DEL)", e);
+      }
+      reg.mask = 0;
+      this.#regs.delete(raw);
+      return;
+    }
+    const op = reg.mask === 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    const rc = c.epoll_ctl(this.#epfd.fd, op, raw, encodeEpollEvent(want, BigInt(raw)));
+    if (rc < 0) {
+      const e = errno();
+      // EPERM: regular files and directories are always ready; never make anyone wait on them.
+      if (e === ERRNO.EPERM) {
+        for (const w of [...reg.readers, ...reg.writers]) {
+          this.#remove(raw, reg, w);
+          w.resolve();
+        }
+        return;
+      }
+      throw new ErrnoError(op === EPOLL_CTL_ADD ? "epoll_ctl(ADD)" : "epoll_ctl(MOD)", e);
+    }
+    reg.mask = want;
+  }
+
+  #wake(): void {
+    if (!this.#pending || this.#woken) return;
+    this.#woken = true;
+    const one = new Uint8Array(8);
+    one[0] = 1;
+    const rc = libc().write(this.#eventfd.fd, one, 8n);
+    // EAGAIN only if the counter is saturated, which already means "wake up".
+    if (rc < 0n && errno() !== ERRNO.EAGAIN) throw new ErrnoError("write(eventfd)", errno());
+  }
+
+  #pump(): void {
+    if (this.#pending || this.#waiters === 0) return;
+    this.#woken = false;
+    this.#pending = libc().epoll_wait_nb(this.#epfd.fd, this.#events, MAX_EVENTS, -1).then(
+      (n) => this.#onEvents(n),
+    );
+  }
+
+  #onEvents(n: number): void {
+    this.#pending = null;
+    // n < 0 is EINTR (errno is not readable after a nonblocking call): just go round again.
+    for (const ev of decodeEpollEvents(this.#events, Math.max(n, 0))) {
+      if (ev.data === WAKE_TOKEN) {
+        libc().read(this.#eventfd.fd, this.#eightBytes, 8n);
+        continue;
+      }
+      const raw = Number(ev.data);
+      const reg = this.#regs.get(raw);
+      if (!reg) continue;
+      const ready: Waiter[] = [];
+      if (ev.events & READ_WAKE) ready.push(...reg.readers);
+      if (ev.events & WRITE_WAKE) ready.push(...reg.writers);
+      for (const w of ready) {
+        this.#remove(raw, reg, w);
+        w.resolve();
+      }
+    }
+    const deferred = this.#deferred;
+    this.#deferred = [];
+    for (const fn of deferred) fn();
+    this.#pump();
+  }
+}
+
+let loop: EventLoop | undefined;
+
+function theLoop(): EventLoop {
+  loop ??= new EventLoop();
+  return loop;
+}
+
+/**
+ * Start the process-wide loop now (it starts lazily otherwise): creates its epoll fd and eventfd,
+ * which live for the rest of the process. Leak tests call this before counting fds.
+ */
+export function startEventLoop(): void {
+  theLoop();
+}
+
+/**
+ * Resolve when `fd` is readable (or hung up / in error: the retried syscall tells which).
+ * Rejects with `signal.reason` when aborted. `fd` must be O_NONBLOCK and stay open meanwhile.
+ */
+export function waitReadable(fd: OwnedFd, signal?: AbortSignal): Promise<void> {
+  return theLoop().wait(fd, false, signal);
+}
+
+/** Resolve when `fd` is writable (or hung up / in error). Rejects with `signal.reason` when aborted. */
+export function waitWritable(fd: OwnedFd, signal?: AbortSignal): Promise<void> {
+  return theLoop().wait(fd, true, signal);
+}
+
+/** Reject all pending waits on `fd` with `reason`; call this before closing an fd others may wait on. */
+export function cancelWaits(fd: OwnedFd, reason: unknown): void {
+  loop?.cancel(fd, reason);
+}
+
+/** True while the loop's single epoll_wait is in flight (tests: nothing may stay pending). */
+export function eventLoopBusy(): boolean {
+  return loop?.busy ?? false;
+}
+
+/** Resolve once the loop has no epoll_wait in flight. */
+export function eventLoopIdle(): Promise<void> {
+  return loop?.idle() ?? Promise.resolve();
+}
