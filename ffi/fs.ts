@@ -576,3 +576,23 @@ export function flistxattr(fd: OwnedFd): string[] {
   const n = checkBig(c.flistxattr(fd.fd, buf, BigInt(buf.length)), "flistxattr");
   return new TextDecoder().decode(buf.subarray(0, n)).split("\0").filter((s) => s.length > 0);
 }
+
+/** Reopen an open file through `/proc/self/fd/N` with new flags (e.g. O_RDONLY after writing a tmpfile). */
+export function reopenFd(fd: OwnedFd, flags: number = C.O_RDONLY): OwnedFd {
+  const p = `/proc/self/fd/${fd.fd}`;
+  return new OwnedFd(
+    check(libc().openat(C.AT_FDCWD, cstr(p), flags | C.O_CLOEXEC, 0), "openat", p),
+  );
+}
+
+/** The path the kernel reports for an open fd (readlink of `/proc/self/fd/N`). */
+export function fdPath(fd: OwnedFd): string {
+  const buf = new Uint8Array(4096 + 1);
+  const p = `/proc/self/fd/${fd.fd}`;
+  const n = checkBig(
+    libc().readlinkat(C.AT_FDCWD, cstr(p), buf, BigInt(buf.length)),
+    "readlinkat",
+    p,
+  );
+  return new TextDecoder().decode(buf.subarray(0, n));
+}
