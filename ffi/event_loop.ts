@@ -98,7 +98,7 @@ class EventLoop {
   }
 
   wait(fd: OwnedFd, write: boolean, signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const raw = fd.fd;
     let reg = this.#regs.get(raw);
     if (!reg) {

@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import {
+  eventLoopBusy,
+  eventLoopIdle,
+  startEventLoop,
+  waitReadable,
+  waitWritable,
+} from "./event_loop.ts";
+import { openPath, pipe, read, write } from "./fs.ts";
+import { assertNoFdLeak } from "../tests/_helpers.ts";
+
+Deno.test("event_loop: a wait resolves when data arrives while timers keep running", async () => {
+  await assertNoFdLeak(async () => {
+    const p = pipe({ nonblock: true });
+    using r = p.read;
+    using w = p.write;
+    let ticks = 0;
+    const iv = setInterval(() => ticks++, 1);
+    setTimeout(() => write(w, new Uint8Array([9])), 50);
+    const t0 = performance.now();
+    await waitReadable(r);
+    clearInterval(iv);
+    assert.ok(performance.now() - t0 >= 40);
+    assert.ok(ticks >= 5, `the event loop was blocked: ${ticks} timer ticks`);
+    const b = new Uint8Array(1);
+    assert.equal(read(r, b), 1);
+    assert.equal(b[0], 9);
+    await eventLoopIdle();
+    assert.equal(eventLoopBusy(), false);
+  });
+});
+
+Deno.test("event_loop: 100 concurrent waits share one epoll_wait, Deno's async fs ops still run", async () => {
+  await assertNoFdLeak(async () => {
+    const pipes = Array.from({ length: 100 }, () => pipe({ nonblock: true }));
+    try {
+      const waits = pipes.map((p) => waitReadable(p.read));
+      // With one nonblocking call per fd, 32 would exhaust Deno's pool and stall this stat.
+      const stat = Deno.stat("/");
+      const t = await Promise.race([
+        stat.then(() => "stat"),
+        new Promise((r) => setTimeout(() => r("timeout"), 2000)),
+      ]);
+      assert.equal(t, "stat");
+      assert.equal(eventLoopBusy(), true);
+      // Wake them in reverse order; every wait resolves.
+      for (const p of [...pipes].reverse()) write(p.write, new Uint8Array([1]));
+      await Promise.all(waits);
+      await eventLoopIdle();
+      assert.equal(eventLoopBusy(), false);
+    } finally {
+      for (const p of pipes) {
+        p.read.close();
+        p.write.close();
+      }
+    }
+  });
+});
+
+Deno.test("event_loop: readers and writers on one fd; writable resolves at once on a pipe with room", async () => {
+  await assertNoFdLeak(async () => {
+    const p = pipe({ nonblock: true });
+    using r = p.read;
+    using w = p.write;
+    await waitWritable(w);
+    const a = waitReadable(r);
+    const b = waitReadable(r);
+    write(w, new Uint8Array([1]));
+    await Promise.all([a, b]);
+  });
+});
+
+Deno.test("event_loop: abort rejects with the reason and the pending wait is released", async () => {
+  await assertNoFdLeak(async () => {
+    const p = pipe({ nonblock: true });
+    using r = p.read;
+    using _w = p.write;
+    const ac = new AbortController();
+    const w = waitReadable(r, ac.signal);
+    await new Promise((res) => setTimeout(res, 10));
+    assert.equal(eventLoopBusy(), true);
+    ac.abort(new Error("enough"));
+    await assert.rejects(w, /enough/);
+    assert.equal(eventLoopBusy(), false);
+    // An already-aborted signal rejects without registering anything.
+    await assert.rejects(waitReadable(r, AbortSignal.abort(new Error("early"))), /early/);
+  });
+});
+
+Deno.test("event_loop: regular files are always ready (epoll refuses them)", async () => {
+  using f = openPath("/etc/hostname");
+  await waitReadable(f);
+  await waitWritable(f);
+  assert.equal(eventLoopBusy(), false);
+});
+
+Deno.test("event_loop: a process whose last wait was aborted exits promptly", async () => {
+  startEventLoop();
+  const url = new URL("./event_loop.ts", import.meta.url).href;
+  const fsUrl = new URL("./fs.ts", import.meta.url).href;
+  const code = `
+    import { waitReadable } from "${url}";
+    import { pipe } from "${fsUrl}";
+    const p = pipe({ nonblock: true });
+    const ac = new AbortController();
+    const w = waitReadable(p.read, ac.signal).catch(() => "aborted");
+    setTimeout(() => ac.abort(), 30);
+    console.log(await w);
+  `;
+  const t0 = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const elapsed = performance.now() - t0;
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.equal(new TextDecoder().decode(out.stdout).trim(), "aborted");
+  assert.ok(elapsed < 8000, `child took ${elapsed} ms to exit`);
+});
