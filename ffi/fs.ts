@@ -596,3 +596,143 @@ export function fdPath(fd: OwnedFd): string {
   );
   return new TextDecoder().decode(buf.subarray(0, n));
 }
+
+/** How a {@link TmpObject} was created: unnamed O_TMPFILE, or a named temp file + rename. */
+export type TmpObjectMethod = "tmpfile" | "named";
+
+/**
+ * A file being written that becomes visible only when {@link TmpObject.link} gives it its final
+ * name, atomically and never over an existing one (EEXIST). Dispose drops it if never linked.
+ */
+export interface TmpObject extends Disposable {
+  /** The open file (O_RDWR), owned by this object. */
+  readonly fd: OwnedFd;
+  /** Which mechanism was used. */
+  readonly method: TmpObjectMethod;
+  /** Materialise under `name` beneath the directory; throws ErrnoError EEXIST if the name exists. */
+  link(name: PathArg): void;
+}
+
+/** Attempts at a fresh random temp name before giving up (EEXIST every time means a bug). */
+const TMP_NAME_ATTEMPTS = 16;
+
+/**
+ * Start a new object in `dir` (DESIGN 8): O_TMPFILE, linked with linkat on {@link TmpObject.link};
+ * where the filesystem lacks O_TMPFILE (EOPNOTSUPP/EISDIR/EINVAL) or `forceNamed` is set, a named
+ * `.tmp-*` file created O_EXCL and moved with renameat2(RENAME_NOREPLACE).
+ */
+export function createTmpObject(
+  dir: OwnedFd,
+  opts: { mode?: number; forceNamed?: boolean } = {},
+): TmpObject {
+  const mode = opts.mode ?? 0o644;
+  if (!opts.forceNamed) {
+    try {
+      const fd = openTmpfile(dir, ".", mode);
+      return {
+        fd,
+        method: "tmpfile",
+        link(name: PathArg) {
+          linkFd(fd, dir, name);
+        },
+        [Symbol.dispose]() {
+          fd.close();
+        },
+      };
+    } catch (e) {
+      if (
+        !(e instanceof ErrnoError) ||
+        !(e.is("EOPNOTSUPP") || e.is("EISDIR") || e.is("EINVAL") || e.is("ENOENT"))
+      ) throw e;
+    }
+  }
+  let tmpName = "";
+  let fd: OwnedFd | undefined;
+  for (let i = 0; i < TMP_NAME_ATTEMPTS && !fd; i++) {
+    tmpName = `.tmp-${crypto.randomUUID()}`;
+    try {
+      fd = openBeneath(dir, tmpName, {
+        flags: C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW,
+        mode,
+      });
+    } catch (e) {
+      if (!(e instanceof ErrnoError && e.is("EEXIST"))) throw e;
+    }
+  }
+  if (!fd) throw new ErrnoError("openat2", ERRNO.EEXIST, tmpName);
+  const file = fd;
+  let named = true;
+  let linkedAs: PathArg | undefined;
+  return {
+    fd: file,
+    method: "named",
+    link(name: PathArg) {
+      if (linkedAs !== undefined) {
+        // Already moved: further names are hard links, as with a linked O_TMPFILE.
+        linkAt(dir, linkedAs, dir, name);
+        return;
+      }
+      renameAt(dir, tmpName, dir, name, C.RENAME_NOREPLACE);
+      named = false;
+      linkedAs = name;
+    },
+    [Symbol.dispose]() {
+      file.close();
+      if (named) {
+        named = false;
+        unlinkAt(dir, tmpName);
+      }
+    },
+  };
+}
+
+/** Filesystem magic numbers (linux/magic.h) for {@link Statfs.type}. */
+export const FS_MAGIC = {
+  XFS: 0x58465342,
+  EXT4: 0xef53,
+  BTRFS: 0x9123683e,
+  TMPFS: 0x01021994,
+  OVERLAYFS: 0x794c7630,
+} as const;
+
+/** Parsed subset of `struct statfs` (x86_64, 120 bytes). */
+export interface Statfs {
+  /** f_type: filesystem magic, see {@link FS_MAGIC}. */
+  type: number;
+  bsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  namelen: number;
+  /** f_flags: ST_RDONLY (1), ST_NOSUID (2), ... */
+  flags: number;
+}
+
+/** sizeof(struct statfs) on x86_64. */
+const STATFS_SIZE = 120;
+
+/** Decode an x86_64 `struct statfs`. */
+export function decodeStatfs(b: Uint8Array): Statfs {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const n = (off: number) => Number(dv.getBigInt64(off, true));
+  return {
+    type: n(0),
+    bsize: n(8),
+    blocks: n(16),
+    bfree: n(24),
+    bavail: n(32),
+    files: n(40),
+    ffree: n(48),
+    namelen: n(64),
+    flags: n(80),
+  };
+}
+
+/** fstatfs(2). */
+export function fstatfs(fd: OwnedFd): Statfs {
+  const buf = new Uint8Array(STATFS_SIZE);
+  check(libc().fstatfs(fd.fd, buf), "fstatfs");
+  return decodeStatfs(buf);
+}
