@@ -1,0 +1,115 @@
+/**
+ * CRC-64/ISO as Go's `hash/crc64` computes it with `crc64.MakeTable(crc64.ISO)`: reflected
+ * polynomial 0xD800000000000000, initial value and final XOR all ones. tar-split stores this
+ * checksum (8 bytes, big-endian) as the payload of every file entry.
+ *
+ * The state is kept as two 32-bit halves (BigInt is ~50× slower), updated slicing-by-8.
+ *
+ * @module
+ */
+
+/** Go's `crc64.ISO` polynomial, reflected: high half 0xD8000000, low half 0. */
+const POLY_HI = 0xd8000000;
+/** Slicing-by-8 uses 8 tables of 256 entries. */
+const SLICES = 8;
+
+const TABLE_HI = new Uint32Array(256 * SLICES);
+const TABLE_LO = new Uint32Array(256 * SLICES);
+(function buildTables() {
+  for (let i = 0; i < 256; i++) {
+    let hi = 0;
+    let lo = i;
+    for (let k = 0; k < 8; k++) {
+      const carry = lo & 1;
+      lo = ((lo >>> 1) | ((hi & 1) << 31)) >>> 0;
+      hi = hi >>> 1;
+      if (carry) hi = (hi ^ POLY_HI) >>> 0;
+    }
+    TABLE_HI[i] = hi;
+    TABLE_LO[i] = lo;
+  }
+  for (let s = 1; s < SLICES; s++) {
+    for (let i = 0; i < 256; i++) {
+      const phi = TABLE_HI[(s - 1) * 256 + i];
+      const plo = TABLE_LO[(s - 1) * 256 + i];
+      const idx = plo & 0xff;
+      // crc = table[0][crc & 0xff] ^ (crc >> 8)
+      TABLE_HI[s * 256 + i] = (TABLE_HI[idx] ^ (phi >>> 8)) >>> 0;
+      TABLE_LO[s * 256 + i] = (TABLE_LO[idx] ^ ((plo >>> 8) | ((phi & 0xff) << 24))) >>> 0;
+    }
+  }
+})();
+
+/**
+ * Incremental CRC-64/ISO.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Crc64 } from "./crc64.ts";
+ * const c = new Crc64();
+ * c.update(new TextEncoder().encode("123456789"));
+ * assert.equal(c.hex(), "b90956c775a41001");
+ * ```
+ */
+export class Crc64 {
+  // Stored inverted (Go inverts on entry and exit of each update; equivalent to keeping ~crc).
+  #hi = 0xffffffff;
+  #lo = 0xffffffff;
+
+  /** Feed bytes. */
+  update(data: Uint8Array): this {
+    let hi = this.#hi;
+    let lo = this.#lo;
+    let i = 0;
+    const n = data.length;
+    const end8 = n - (n % 8);
+    const TH = TABLE_HI;
+    const TL = TABLE_LO;
+    for (; i < end8; i += 8) {
+      const l =
+        (lo ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24))) >>>
+        0;
+      const h =
+        (hi ^ (data[i + 4] | (data[i + 5] << 8) | (data[i + 6] << 16) | (data[i + 7] << 24))) >>>
+        0;
+      const a = 7 * 256 + (l & 0xff);
+      const b = 6 * 256 + ((l >>> 8) & 0xff);
+      const c = 5 * 256 + ((l >>> 16) & 0xff);
+      const d = 4 * 256 + (l >>> 24);
+      const e = 3 * 256 + (h & 0xff);
+      const f = 2 * 256 + ((h >>> 8) & 0xff);
+      const g = 1 * 256 + ((h >>> 16) & 0xff);
+      const k = h >>> 24;
+      hi = TH[a] ^ TH[b] ^ TH[c] ^ TH[d] ^ TH[e] ^ TH[f] ^ TH[g] ^ TH[k];
+      lo = TL[a] ^ TL[b] ^ TL[c] ^ TL[d] ^ TL[e] ^ TL[f] ^ TL[g] ^ TL[k];
+    }
+    for (; i < n; i++) {
+      const idx = (lo ^ data[i]) & 0xff;
+      lo = (TL[idx] ^ ((lo >>> 8) | ((hi & 0xff) << 24))) >>> 0;
+      hi = (TH[idx] ^ (hi >>> 8)) >>> 0;
+    }
+    this.#hi = hi >>> 0;
+    this.#lo = lo >>> 0;
+    return this;
+  }
+
+  /** The checksum as 8 big-endian bytes (tar-split's payload). */
+  digest(): Uint8Array {
+    const out = new Uint8Array(8);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, ~this.#hi >>> 0);
+    dv.setUint32(4, ~this.#lo >>> 0);
+    return out;
+  }
+
+  /** The checksum as 16 lower-case hex digits. */
+  hex(): string {
+    return Array.from(this.digest(), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+}
+
+/** One-shot CRC-64/ISO of `data`, as 8 big-endian bytes. */
+export function crc64(data: Uint8Array): Uint8Array {
+  return new Crc64().update(data).digest();
+}
