@@ -1,0 +1,488 @@
+/**
+ * composefs dumpfiles (composefs-dump(5)): one line per inode,
+ * `PATH SIZE MODE NLINK UID GID RDEV MTIME PAYLOAD CONTENT DIGEST [KEY=VALUE …]`.
+ * Spec erofs-format.md §5; the writer matches composefs-rs's `write_dumpfile`, the parser its
+ * `dumpfile_to_filesystem`, except that inline content may be up to 5000 bytes and symlink
+ * targets up to 4095 bytes (C mkcomposefs's limits; composefs-rs stops at 512 and 1024).
+ *
+ * @module
+ */
+
+import * as F from "./format.ts";
+import {
+  bytesToByteString,
+  type ByteString,
+  Directory,
+  type Inode,
+  Leaf,
+  type LeafContent,
+  leafLinkCounts,
+  type Stat,
+} from "./tree.ts";
+
+/** A dumpfile line could not be parsed or does not fit the tree. */
+export class DumpfileParseError extends Error {
+  override name = "DumpfileParseError";
+  /** 1-based line number. */
+  readonly line: number;
+  constructor(message: string, line: number, options?: ErrorOptions) {
+    super(message, options);
+    this.line = line;
+  }
+}
+
+class FieldError extends Error {}
+
+const NEEDS_SLOW_UNESCAPE = /[\\\u0080-\uffff]/;
+const utf8 = new TextEncoder();
+
+/** Undo dumpfile escaping; raw non-ASCII characters become their UTF-8 bytes. */
+function unescape(s: string, max = Infinity): ByteString {
+  if (!NEEDS_SLOW_UNESCAPE.test(s)) {
+    if (s.length > max) throw new FieldError(`Input ${s.length} exceeded maximum length ${max}`);
+    return s;
+  }
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x5c) {
+      const e = s[++i];
+      if (e === undefined) throw new FieldError("Unterminated escape");
+      if (e === "\\") out.push(0x5c);
+      else if (e === "n") out.push(0x0a);
+      else if (e === "r") out.push(0x0d);
+      else if (e === "t") out.push(0x09);
+      else if (e === "x") {
+        const h = s.slice(i + 1, i + 3);
+        if (!/^[0-9a-fA-F]{2}$/.test(h)) throw new FieldError(`Invalid hex escape "${h}"`);
+        out.push(parseInt(h, 16));
+        i += 2;
+      } else throw new FieldError(`Invalid escape "${e}"`);
+    } else if (c < 0x80) out.push(c);
+    else {
+      const cp = s.codePointAt(i)!;
+      if (cp > 0xffff) i++;
+      for (const b of utf8.encode(String.fromCodePoint(cp))) out.push(b);
+    }
+    if (out.length > max) throw new FieldError(`Input exceeded maximum length ${max}`);
+  }
+  return bytesToByteString(Uint8Array.from(out));
+}
+
+function noNul(s: ByteString, what: string): ByteString {
+  if (s.includes("\0")) throw new FieldError(`Invalid embedded NUL in ${what}`);
+  return s;
+}
+
+function unescapePath(s: string): ByteString {
+  const p = noNul(unescape(s), "path");
+  if (p.length === 0) throw new FieldError("Invalid empty path");
+  if (p.length > F.PATH_MAX) throw new FieldError(`Path is too long: ${p.length} bytes`);
+  return p;
+}
+
+function canonicalPath(s: string): ByteString {
+  const p = unescapePath(s);
+  if (p[0] !== "/") throw new FieldError("Invalid non-absolute path");
+  if (p === "/") return p;
+  const parts = p.split("/");
+  for (let i = 1; i < parts.length; i++) {
+    const c = parts[i];
+    if (c === "") throw new FieldError("Empty path component (// or trailing /)");
+    if (c === "." || c === "..") throw new FieldError(`Invalid path component "${c}"`);
+  }
+  return p;
+}
+
+function parseDecimal(s: string | undefined, what: string): number {
+  if (s === undefined) throw new FieldError(`Missing ${what}`);
+  if (!/^[0-9]{1,20}$/.test(s)) throw new FieldError(`Invalid ${what} "${s}"`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) throw new FieldError(`${what} "${s}" is too large`);
+  return n;
+}
+
+function parseU32(s: string | undefined, what: string): number {
+  const n = parseDecimal(s, what);
+  if (n > 0xffffffff) throw new FieldError(`${what} "${s}" does not fit 32 bits`);
+  return n;
+}
+
+function optional(s: string | undefined, what: string): string | null {
+  if (s === undefined) throw new FieldError(`Missing ${what}`);
+  return s === "-" ? null : s;
+}
+
+function parseDigest(hex: string): Uint8Array {
+  if (!/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{128})$/.test(hex)) {
+    throw new FieldError(`Invalid fs-verity digest "${hex}"`);
+  }
+  return Uint8Array.fromHex(hex.toLowerCase());
+}
+
+function parseObjectPath(p: ByteString): Uint8Array {
+  const m = /^([0-9a-f]{2})\/([0-9a-f]{62}|[0-9a-f]{126})$/.exec(p);
+  if (!m) throw new FieldError(`Invalid object pathname "${p}"`);
+  return Uint8Array.fromHex(m[1] + m[2]);
+}
+
+interface ParsedLine {
+  path: ByteString;
+  hardlinkTarget: ByteString | null;
+  stat: Stat;
+  content: LeafContent | null; // null for a directory
+}
+
+function parseLine(line: string): ParsedLine {
+  const f = line.split(" ");
+  const path = canonicalPath(f[0]);
+  const size = parseDecimal(f[1], "size");
+  const modeField = f[2];
+  if (modeField === undefined) throw new FieldError("Missing mode");
+  const isHardlink = modeField.startsWith("@");
+  const modeText = isHardlink ? modeField.slice(1) : modeField;
+  if (!/^[0-7]{1,11}$/.test(modeText)) throw new FieldError(`Invalid mode "${modeField}"`);
+  const mode = parseInt(modeText, 8);
+  if (mode > 0xffffffff) throw new FieldError(`Invalid mode "${modeField}"`);
+  const type = mode & F.S_IFMT;
+  if (isHardlink) {
+    if (type === F.S_IFDIR) throw new FieldError("Invalid hardlinked directory");
+    for (let i = 3; i < 8; i++) if (f[i] === undefined) throw new FieldError("Missing field");
+    const payload = optional(f[8], "payload");
+    if (payload === null) throw new FieldError("Missing payload");
+    return { path, hardlinkTarget: canonicalPath(payload), stat: emptyStat(), content: null };
+  }
+  const nlink = parseU32(f[3], "nlink");
+  const uid = parseU32(f[4], "uid");
+  const gid = parseU32(f[5], "gid");
+  const rdev = parseDecimal(f[6], "rdev");
+  const mt = f[7];
+  if (mt === undefined) throw new FieldError("Missing mtime");
+  const dot = mt.indexOf(".");
+  if (dot < 0) throw new FieldError("Missing . in mtime");
+  const mtimeSec = parseDecimal(mt.slice(0, dot), "mtime seconds");
+  const mtimeNsec = parseDecimal(mt.slice(dot + 1), "mtime nanoseconds");
+  if (mtimeNsec >= 1e9) {
+    throw new FieldError(`Invalid mtime nanoseconds "${mtimeNsec}" (must be < 1000000000)`);
+  }
+  const payload = optional(f[8], "payload");
+  const contentField = optional(f[9], "content");
+  const digestField = optional(f[10], "digest");
+  const xl: [ByteString, Uint8Array][] = [];
+  let totalKeys = 0;
+  for (let i = 11; i < f.length; i++) {
+    const eq = f[i].indexOf("=");
+    if (eq < 0) throw new FieldError("Missing = in xattrs");
+    const key = noNul(unescape(f[i].slice(0, eq)), "xattr name");
+    if (key.length > F.XATTR_NAME_MAX) {
+      throw new FieldError(`Xattr name too long; max=${F.XATTR_NAME_MAX} found=${key.length}`);
+    }
+    const value = unescape(f[i].slice(eq + 1), F.XATTR_SIZE_MAX);
+    totalKeys += key.length;
+    if (totalKeys > F.XATTR_LIST_MAX) throw new FieldError("Too many xattrs");
+    xl.push([key, byteStringBytes(value)]);
+  }
+  xl.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : cmpBytes(a[1], b[1])));
+  const stat: Stat = { mode: mode & 0o7777, uid, gid, mtimeSec, mtimeNsec, xattrs: new Map(xl) };
+  const nonReg = () => {
+    if (contentField !== null) throw new FieldError("Entry cannot have content");
+    if (digestField !== null) throw new FieldError("Entry cannot have fsverity digest");
+  };
+  const noRdev = () => {
+    if (rdev !== 0) throw new FieldError(`Entry cannot have device (rdev) "${rdev}"`);
+  };
+  let content: LeafContent | null;
+  switch (type) {
+    case F.S_IFREG:
+      noRdev();
+      if (payload !== null) {
+        const p = unescapePath(payload);
+        if (digestField !== null) {
+          content = {
+            kind: "regular",
+            content: { kind: "external", digest: parseDigest(digestField), size },
+          };
+        } else {
+          content = {
+            kind: "regular",
+            content: { kind: "externalNoVerity", digest: parseObjectPath(p), size },
+          };
+        }
+      } else {
+        const data = unescape(contentField ?? "", F.MAX_INLINE_CONTENT);
+        if (digestField !== null) throw new FieldError("Inline file cannot have fsverity digest");
+        content = data.length === 0 && size > 0
+          ? { kind: "regular", content: { kind: "sparse", size } }
+          : { kind: "regular", content: { kind: "inline", data: byteStringBytes(data) } };
+      }
+      break;
+    case F.S_IFLNK: {
+      nonReg();
+      noRdev();
+      if (payload === null) throw new FieldError("Missing payload");
+      const target = unescapePath(payload);
+      if (target.length > F.SYMLINK_MAX) {
+        throw new FieldError(
+          `Symlink target length ${target.length} exceeds limit ${F.SYMLINK_MAX}`,
+        );
+      }
+      content = { kind: "symlink", target };
+      break;
+    }
+    case F.S_IFIFO:
+      nonReg();
+      noRdev();
+      content = { kind: "fifo" };
+      break;
+    case F.S_IFSOCK:
+      nonReg();
+      noRdev();
+      content = { kind: "socket" };
+      break;
+    case F.S_IFCHR:
+    case F.S_IFBLK:
+      nonReg();
+      if (rdev > 0xffffffff) throw new FieldError(`Device number "${rdev}" does not fit 32 bits`);
+      if (type === F.S_IFCHR && rdev === 0 && nlink > 1) {
+        throw new FieldError("Whiteout entry has nlink > 1");
+      }
+      content = { kind: type === F.S_IFCHR ? "chr" : "blk", rdev };
+      break;
+    case F.S_IFDIR:
+      nonReg();
+      noRdev();
+      content = null;
+      break;
+    default:
+      throw new FieldError(`Unhandled file type from raw mode "${mode.toString(8)}"`);
+  }
+  return { path, hardlinkTarget: null, stat, content };
+}
+
+function emptyStat(): Stat {
+  return { mode: 0, uid: 0, gid: 0, mtimeSec: 0, mtimeNsec: 0, xattrs: new Map() };
+}
+
+function byteStringBytes(s: ByteString): Uint8Array {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+  return b;
+}
+
+function cmpBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+/** Options of {@link parseDumpfile}. */
+export interface ParseDumpfileOptions {
+  /**
+   * Drop `trusted.overlay.opaque=x` and `user.overlay.opaque=x`, which `composefs-info dump`
+   * prints for directories holding escaped whiteouts (composefs-rs `Entry::filter_special`).
+   */
+  filterSpecial?: boolean;
+}
+
+/**
+ * Parse a dumpfile into a tree. The first line must be `/`; every parent must already exist;
+ * hardlink lines (`@` mode) name an earlier leaf in their PAYLOAD; NLINK is ignored (recomputed).
+ */
+export function parseDumpfile(text: string, options: ParseDumpfileOptions = {}): Directory {
+  const lines = text.split("\n");
+  let root: Directory | null = null;
+  const leaves = new Map<ByteString, Leaf>();
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n];
+    if (line.trim() === "") continue;
+    let p: ParsedLine;
+    try {
+      p = parseLine(line);
+    } catch (e) {
+      if (e instanceof FieldError) throw new DumpfileParseError(e.message, n + 1, { cause: e });
+      throw e;
+    }
+    const fail = (msg: string): never => {
+      throw new DumpfileParseError(msg, n + 1);
+    };
+    if (options.filterSpecial) {
+      for (const k of ["trusted.overlay.opaque", "user.overlay.opaque"]) {
+        const v = p.stat.xattrs.get(k);
+        if (v && v.length === 1 && v[0] === 0x78) p.stat.xattrs.delete(k);
+      }
+    }
+    if (root === null) {
+      if (p.path !== "/") fail(`Dumpfile must start with the root directory, found "${p.path}"`);
+      if (p.content !== null || p.hardlinkTarget !== null) fail("Root must be a directory");
+      root = new Directory(p.stat);
+      continue;
+    }
+    if (p.path === "/") {
+      if (p.content !== null || p.hardlinkTarget !== null) fail("Root must be a directory");
+      root.stat = p.stat;
+      continue;
+    }
+    const slash = p.path.lastIndexOf("/");
+    const name = p.path.slice(slash + 1);
+    let parent: Directory = root;
+    if (slash > 0) {
+      for (const comp of p.path.slice(1, slash).split("/")) {
+        const next = parent.entries.get(comp);
+        if (!next || next.type !== "dir") {
+          fail(`Parent directory not found: "${p.path.slice(0, slash)}"`);
+        }
+        parent = next as Directory;
+      }
+    }
+    let inode: Inode;
+    if (p.hardlinkTarget !== null) {
+      const t = leaves.get(p.hardlinkTarget);
+      if (!t) fail(`Hardlink target not found: "${p.hardlinkTarget}"`);
+      inode = t!;
+    } else if (p.content === null) {
+      inode = new Directory(p.stat);
+    } else {
+      inode = new Leaf(p.stat, p.content);
+    }
+    if (inode.type === "leaf") leaves.set(p.path, inode);
+    parent.entries.set(name, inode);
+  }
+  if (root === null) {
+    throw new DumpfileParseError("Dumpfile is empty, expected root directory entry", 0);
+  }
+  return root;
+}
+
+const HEX = "0123456789abcdef";
+// Escape table for bytes: null means "print as is".
+const ESC: (string | null)[] = [];
+for (let c = 0; c < 256; c++) {
+  if (c === 0x5c) ESC.push("\\\\");
+  else if (c === 0x0a) ESC.push("\\n");
+  else if (c === 0x0d) ESC.push("\\r");
+  else if (c === 0x09) ESC.push("\\t");
+  else if (c < 0x21 || c > 0x7e) ESC.push("\\x" + HEX[c >> 4] + HEX[c & 15]);
+  else ESC.push(null);
+}
+const PLAIN = /^[\x21-\x5b\x5d-\x7e]*$/;
+const PLAIN_NO_EQ = /^[\x21-\x3c\x3e-\x5b\x5d-\x7e]*$/;
+
+function escapeRaw(s: ByteString, escapeEq: boolean): string {
+  if ((escapeEq ? PLAIN_NO_EQ : PLAIN).test(s)) return s;
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const e = c === 0x3d && escapeEq ? "\\x3d" : ESC[c];
+    out += e === null ? s[i] : e;
+  }
+  return out;
+}
+
+/** Escape an optional field: empty → `-`, a lone `-` → `\x2d`. */
+function escapeField(s: ByteString): string {
+  if (s.length === 0) return "-";
+  if (s === "-") return "\\x2d";
+  return escapeRaw(s, false);
+}
+
+function statLine(
+  path: ByteString,
+  stat: Stat,
+  ifmt: number,
+  size: number,
+  nlink: number,
+  rdev: number,
+  payload: ByteString,
+  content: ByteString,
+  digest: string | null,
+): string {
+  let line = escapeField(path) + " " + size + " " + (ifmt | stat.mode).toString(8) + " " + nlink +
+    " " + stat.uid + " " + stat.gid + " " + rdev + " " + stat.mtimeSec + "." + stat.mtimeNsec +
+    " " + escapeField(payload) + " " + escapeField(content) + " " + (digest ?? "-");
+  const keys = [...stat.xattrs.keys()].sort();
+  for (const k of keys) {
+    line += " " + escapeRaw(k, true) + "=" +
+      escapeRaw(bytesToByteString(stat.xattrs.get(k)!), true);
+  }
+  return line;
+}
+
+function leafLine(path: ByteString, leaf: Leaf, nlink: number): string {
+  const c = leaf.content;
+  const st = leaf.stat;
+  switch (c.kind) {
+    case "regular": {
+      const r = c.content;
+      if (r.kind === "inline") {
+        return statLine(
+          path,
+          st,
+          F.S_IFREG,
+          r.data.length,
+          nlink,
+          0,
+          "",
+          bytesToByteString(r.data),
+          null,
+        );
+      }
+      if (r.kind === "sparse") return statLine(path, st, F.S_IFREG, r.size, nlink, 0, "", "", null);
+      const hex = r.digest.toHex();
+      return statLine(
+        path,
+        st,
+        F.S_IFREG,
+        r.size,
+        nlink,
+        0,
+        hex.slice(0, 2) + "/" + hex.slice(2),
+        "",
+        hex,
+      );
+    }
+    case "symlink":
+      return statLine(path, st, F.S_IFLNK, c.target.length, nlink, 0, c.target, "", null);
+    case "chr":
+      return statLine(path, st, F.S_IFCHR, 0, nlink, c.rdev, "", "", null);
+    case "blk":
+      return statLine(path, st, F.S_IFBLK, 0, nlink, c.rdev, "", "", null);
+    case "fifo":
+      return statLine(path, st, F.S_IFIFO, 0, nlink, 0, "", "", null);
+    case "socket":
+      return statLine(path, st, F.S_IFSOCK, 0, nlink, 0, "", "", null);
+  }
+}
+
+/**
+ * Write a tree as a dumpfile: depth-first, entries in byte order, one `\n`-terminated line each.
+ * The first occurrence of a multi-link leaf is written in full, later ones as hardlink lines.
+ */
+export function writeDumpfile(root: Directory): string {
+  const nlinks = leafLinkCounts(root);
+  const firstPath = new Map<Leaf, ByteString>();
+  const out: string[] = [];
+  const walk = (dir: Directory, path: ByteString) => {
+    let n = 2;
+    for (const c of dir.entries.values()) if (c.type === "dir") n++;
+    out.push(statLine(path, dir.stat, F.S_IFDIR, 0, n, 0, "", "", null));
+    const prefix = path === "/" ? "/" : path + "/";
+    for (const [name, child] of dir.sortedEntries()) {
+      const p = prefix + name;
+      if (child.type === "dir") walk(child, p);
+      else {
+        const nl = nlinks.get(child) ?? 1;
+        if (nl > 1) {
+          const first = firstPath.get(child);
+          if (first !== undefined) {
+            out.push(escapeField(p) + " 0 @120000 - - - - 0.0 " + escapeField(first) + " - -");
+            continue;
+          }
+          firstPath.set(child, p);
+        }
+        out.push(leafLine(p, child, nl));
+      }
+    }
+  };
+  walk(root, "/");
+  return out.join("\n") + "\n";
+}
