@@ -150,7 +150,11 @@ function openFallback(
       );
       if (rc < 0) {
         const e = errno();
-        throw new ErrnoError("openat", e === ERRNO.ENOTDIR ? ERRNO.ELOOP : e, pathStr(path));
+        // O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR; report it as the kernel's openat2
+        // would (ELOOP), but keep ENOTDIR for a real non-directory in the middle of the path.
+        const isLink = e === ERRNO.ENOTDIR &&
+          (lstatAt(cur, parts[i]).mode & C.S_IFMT) === C.S_IFLNK;
+        throw new ErrnoError("openat", isLink ? ERRNO.ELOOP : e, pathStr(path));
       }
       cur.close();
       cur = new OwnedFd(rc);
