@@ -25,7 +25,7 @@ import { ErrnoError, type ErrnoName } from "./errno.ts";
 import { libc } from "./libc.ts";
 import type { OwnedFd } from "./owned_fd.ts";
 import * as C from "./constants.ts";
-import { assertNoFdLeak, loopMount, run, tempDir } from "../tests/_helpers.ts";
+import { assertNoFdLeak, loopMount, requireCommand, run, tempDir } from "../tests/_helpers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -203,7 +203,7 @@ Deno.test("fs: FICLONE reflinks on loop xfs, EOPNOTSUPP on loop ext4, EXDEV acro
       assert.equal(fstat(clone).size, size);
       assert.deepEqual(readAllAt(clone), body);
     }
-    const frag = await run("filefrag", ["-v", `${xfs.path}/clone`]);
+    const frag = await run(requireCommand("filefrag"), ["-v", `${xfs.path}/clone`]);
     assert.match(frag.stdout, /shared/);
 
     // copy_file_range within xfs (reflinks too) and within ext4 (copies).
