@@ -54,7 +54,13 @@ class InodeXattrs {
   local: XAttr[] = [];
   filter = 0;
 
-  add(name: ByteString, value: Uint8Array, epoch1: boolean): void {
+  /**
+   * Add an xattr. `replace` drops an earlier entry of the same name first, as C's
+   * `lcfs_node_set_xattr` does when mkcomposefs adds its whiteout/opaque markers to a node that
+   * already carries that (escaped) name; composefs-rs would store both.
+   */
+  add(name: ByteString, value: Uint8Array, epoch1: boolean, replace = false): void {
+    if (replace) this.local = this.local.filter((x) => x.full !== name);
     for (let idx = F.XATTR_PREFIXES.length - 1; idx >= 0; idx--) {
       // C mkcomposefs 1.0.8 has no `lustre.` entry in its prefix table, so Epoch1 stores such
       // names whole under index 0.
@@ -362,8 +368,8 @@ class Collector {
           const ino = this.inodes[idx];
           if (!ino.escapedWhiteout) {
             ino.escapedWhiteout = true;
-            ino.xattrs.add(F.XATTR_OVERLAY_WHITEOUT, EMPTY, true);
-            ino.xattrs.add(F.XATTR_USERXATTR_WHITEOUT, EMPTY, true);
+            ino.xattrs.add(F.XATTR_OVERLAY_WHITEOUT, EMPTY, true, true);
+            ino.xattrs.add(F.XATTR_USERXATTR_WHITEOUT, EMPTY, true, true);
             hasWhiteout = true;
           }
         }
@@ -376,11 +382,11 @@ class Collector {
       }
       if (hasWhiteout) {
         const xs = this.inodes[me].xattrs;
-        xs.add(F.XATTR_OVERLAY_WHITEOUTS, EMPTY, true);
-        xs.add(F.XATTR_USERXATTR_WHITEOUTS, EMPTY, true);
+        xs.add(F.XATTR_OVERLAY_WHITEOUTS, EMPTY, true, true);
+        xs.add(F.XATTR_USERXATTR_WHITEOUTS, EMPTY, true, true);
         if (this.version === 1) {
-          xs.add(F.XATTR_OVERLAY_OPAQUE, ASCII_X, true);
-          xs.add(F.XATTR_USERXATTR_OPAQUE, ASCII_X, true);
+          xs.add(F.XATTR_OVERLAY_OPAQUE, ASCII_X, true, true);
+          xs.add(F.XATTR_USERXATTR_OPAQUE, ASCII_X, true, true);
         }
       }
       ents.sort((a, b) => cmpStr(a.name, b.name));
@@ -891,7 +897,7 @@ export function writeErofs(root: Directory, options: WriteErofsOptions = {}): Ui
   if (epoch1) col.collectBfs(root, rootEntries);
   else col.collectDfs(root, rootEntries, -1);
   const inodes = col.inodes;
-  if (epoch1) inodes[0].xattrs.add(F.XATTR_OVERLAY_OPAQUE_ROOT, ASCII_Y, true);
+  if (epoch1) inodes[0].xattrs.add(F.XATTR_OVERLAY_OPAQUE_ROOT, ASCII_Y, true, true);
 
   let flags = 0;
   if (epoch1) {
