@@ -153,10 +153,17 @@ class EventLoop {
     return true;
   }
 
-  /** Settle now when nothing is in flight, else after the pending wait returns. */
+  /**
+   * Settle now when nothing is in flight, else wake the pending wait and settle when it returns
+   * (so a test that awaits the rejection finds no call in flight; other waiters are re-armed).
+   */
   #settleLater(fn: () => void): void {
-    if (this.#pending) this.#deferred.push(fn);
-    else fn();
+    if (!this.#pending) {
+      fn();
+      return;
+    }
+    this.#deferred.push(fn);
+    this.#wake();
   }
 
   /** Bring the epoll registration of `raw` in line with its waiters. */

@@ -121,3 +121,30 @@ Deno.test("event_loop: a process whose last wait was aborted exits promptly", as
   assert.equal(new TextDecoder().decode(out.stdout).trim(), "aborted");
   assert.ok(elapsed < 8000, `child took ${elapsed} ms to exit`);
 });
+
+Deno.test("event_loop: aborting one of several waits settles promptly; the others stay armed", async () => {
+  await assertNoFdLeak(async () => {
+    const p1 = pipe({ nonblock: true });
+    const p2 = pipe({ nonblock: true });
+    using r1 = p1.read;
+    using w1 = p1.write;
+    using r2 = p2.read;
+    using w2 = p2.write;
+    const ac = new AbortController();
+    const aborted = waitReadable(r1, ac.signal);
+    const other = waitReadable(r2);
+    await new Promise((res) => setTimeout(res, 10));
+    ac.abort(new Error("only this one"));
+    const t = await Promise.race([
+      aborted.then(() => "resolved", () => "rejected"),
+      new Promise((res) => setTimeout(() => res("stuck"), 2000)),
+    ]);
+    assert.equal(t, "rejected");
+    assert.equal(eventLoopBusy(), true); // still waiting for r2
+    write(w2, new Uint8Array([1]));
+    await other;
+    await eventLoopIdle();
+    assert.equal(eventLoopBusy(), false);
+    void w1;
+  });
+});
