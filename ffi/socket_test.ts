@@ -4,6 +4,8 @@ import { fstat, pipe, read, write } from "./fs.ts";
 import type { OwnedFd } from "./owned_fd.ts";
 import { eventLoopBusy, eventLoopIdle } from "./event_loop.ts";
 import { ErrnoError } from "./errno.ts";
+import { libc } from "./libc.ts";
+import * as C from "./constants.ts";
 import { assertNoFdLeak, tempDir } from "../tests/_helpers.ts";
 
 const enc = new TextEncoder();
@@ -185,4 +187,45 @@ Deno.test("socket: concurrent senders do not interleave their bytes", async () =
   await sends;
   assert.ok(got.bytes.subarray(0, 300_000).every((x) => x === 1));
   assert.ok(got.bytes.subarray(300_000).every((x) => x === 2));
+});
+
+Deno.test("socket: every socket and received fd is close-on-exec and non-blocking", async () => {
+  await using dir = await tempDir();
+  const cloexec = (f: OwnedFd) => (libc().fcntl(f.fd, C.F_GETFD, 0n) & C.FD_CLOEXEC) !== 0;
+  const nonblock = (f: OwnedFd) => (libc().fcntl(f.fd, C.F_GETFL, 0n) & C.O_NONBLOCK) !== 0;
+  await assertNoFdLeak(async () => {
+    using listener = UnixSocket.listen(`${dir.path}/c.sock`);
+    const accepting = listener.accept();
+    using client = await UnixSocket.connect(`${dir.path}/c.sock`);
+    using server = await accepting;
+    const [a, b] = UnixSocket.pair();
+    using _a = a;
+    using _b = b;
+    for (const s of [listener, client, server, a, b]) {
+      assert.ok(cloexec(s.ownedFd), "socket without FD_CLOEXEC");
+      assert.ok(nonblock(s.ownedFd), "socket without O_NONBLOCK");
+    }
+    const p = pipe();
+    using r = p.read;
+    using w = p.write;
+    // Make the sent fd inheritable: the received copy must still come back close-on-exec.
+    libc().fcntl(r.fd, C.F_SETFD, 0n);
+    await client.sendMessage(new Uint8Array([1]), [r, w]);
+    const got = await server.recvMessage(new Uint8Array(1));
+    using stack = new DisposableStack();
+    for (const f of got.fds) stack.use(f);
+    assert.equal(got.fds.length, 2);
+    assert.ok(got.fds.every(cloexec), "received fd without FD_CLOEXEC");
+    // fromFd adopts a socket fd (e.g. one received over SCM_RIGHTS) and makes it non-blocking.
+    const [x, y] = UnixSocket.pair();
+    using _y = y;
+    await a.sendMessage(new Uint8Array([2]), [x.ownedFd]);
+    x.close();
+    const passed = await b.recvMessage(new Uint8Array(1));
+    using adopted = UnixSocket.fromFd(passed.fds[0]);
+    await adopted.sendMessage(new TextEncoder().encode("via passed socket"));
+    const buf = new Uint8Array(64);
+    const m = await y.recvMessage(buf);
+    assert.equal(new TextDecoder().decode(buf.subarray(0, m.n)), "via passed socket");
+  });
 });
