@@ -11,6 +11,8 @@ export interface TextSink {
   write(text: string): void;
   /** True when this is a terminal. */
   isTerminal(): boolean;
+  /** Write raw bytes (binary output such as `oci layer`'s tar); absent on text-only sinks. */
+  writeBytes?(bytes: Uint8Array): void;
 }
 
 /** A TextSink over a Deno stream with a synchronous `writeSync`. */
@@ -23,6 +25,10 @@ export function denoSink(f: { writeSync(p: Uint8Array): number; isTerminal(): bo
       while (off < b.length) off += f.writeSync(b.subarray(off));
     },
     isTerminal: () => f.isTerminal(),
+    writeBytes(b: Uint8Array) {
+      let off = 0;
+      while (off < b.length) off += f.writeSync(b.subarray(off));
+    },
   };
 }
 
@@ -63,6 +69,13 @@ export class Output {
   /** Raw bytes-as-text to stdout regardless of mode (e.g. dumpfiles). */
   raw(text: string): void {
     this.stdout.write(text);
+  }
+
+  /** Copy a byte stream to stdout (binary results, e.g. a layer tar); needs `writeBytes`. */
+  async writeStream(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const write = this.stdout.writeBytes;
+    if (!write) throw new TypeError("This output cannot take binary data");
+    for await (const chunk of stream) write.call(this.stdout, chunk);
   }
 
   /** A warning on stderr. */
