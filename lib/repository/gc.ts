@@ -1,0 +1,256 @@
+/**
+ * Garbage collection (repository-format §1.9): roots are every symlink below `images/refs/`
+ * and `streams/refs/` plus explicitly named first-level entries; streams are followed through
+ * their object refs, stream refs and named refs (by object ID); everything else in
+ * `objects/XX/` is deleted, then broken links are pruned.
+ *
+ * @module
+ */
+
+import * as C from "../../ffi/constants.ts";
+import { ErrnoError } from "../../ffi/errno.ts";
+import {
+  DT,
+  lstatAt,
+  openBeneath,
+  readAllAt,
+  readDir,
+  readlinkAt,
+  unlinkAt,
+} from "../../ffi/fs.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import { RepositoryCorruptError } from "./errors.ts";
+import { scanImageObjectRefs } from "./image_refs.ts";
+import { parseObjectEntry, toHex } from "./object_id.ts";
+import type { Repository, RepositoryInternals } from "./repository.ts";
+
+/** Options of `Repository.gc`. */
+export interface GcOptions {
+  /** Extra roots: first-level names in `images/` or `streams/`. */
+  roots?: string[];
+  /** Report what would be removed without removing anything. */
+  dryRun?: boolean;
+}
+
+/** What GC removed (or would remove). Field names as composefs-rs's `GcResult`. */
+export interface GcReport {
+  /** Unreferenced objects removed. */
+  objectsRemoved: number;
+  /** Their total size in bytes. */
+  objectsBytes: number;
+  /** Broken symlinks removed below `images/`. */
+  imagesPruned: number;
+  /** Broken symlinks removed below `streams/`. */
+  streamsPruned: number;
+  /** True for a dry run. */
+  dryRun: boolean;
+}
+
+function isErrno(e: unknown, name: Parameters<ErrnoError["is"]>[0]): boolean {
+  return e instanceof ErrnoError && e.is(name);
+}
+
+const CATEGORIES = ["images", "streams"] as const;
+type Category = typeof CATEGORIES[number];
+
+/** Run GC; the caller holds the right lock. */
+export function collectGarbage(
+  repo: Repository,
+  internals: RepositoryInternals,
+  opts: GcOptions,
+): GcReport {
+  const alg = repo.algorithm;
+  const live = new Set<string>();
+  const dryRun = !!opts.dryRun;
+
+  // First-level stream links: object hex → present (streams are walked by object ID).
+  const streamObjects = new Set<string>();
+  const firstLevel = new Map<Category, Map<string, string | null>>();
+  for (const cat of CATEGORIES) {
+    const m = new Map<string, string | null>();
+    firstLevel.set(cat, m);
+    using dir = internals.openDirIfExists(cat);
+    if (!dir) continue;
+    for (const ent of readDir(dir)) {
+      if (ent.name === "refs" && ent.type === DT.DIR) continue;
+      if (ent.type !== DT.LNK) {
+        throw new RepositoryCorruptError(
+          `${cat}/${ent.name}`,
+          "not a symlink; refusing to collect garbage",
+        );
+      }
+      let id: Uint8Array | null = null;
+      try {
+        id = internals.firstLevelTarget(cat, ent.name);
+      } catch (e) {
+        if (!(e instanceof RepositoryCorruptError)) throw e;
+      }
+      m.set(ent.name, id ? toHex(id) : null);
+      if (id && cat === "streams") streamObjects.add(toHex(id));
+    }
+  }
+
+  const imageRoots: string[] = [];
+  const streamRoots: string[] = [];
+  const addRoot = (cat: Category, name: string) => {
+    const hex = firstLevel.get(cat)!.get(name);
+    if (hex) (cat === "images" ? imageRoots : streamRoots).push(hex);
+  };
+  for (const cat of CATEGORIES) {
+    walkRefs(internals, cat, (_path, target) => {
+      const base = target.split("/").pop()!;
+      addRoot(cat, base);
+    });
+  }
+  for (const name of opts.roots ?? []) {
+    for (const cat of CATEGORIES) addRoot(cat, name);
+  }
+
+  for (const hex of imageRoots) {
+    live.add(hex);
+    const id = hexId(hex);
+    if (!repo.hasObject(id)) continue;
+    using fd = repo.openObject(id);
+    for (const ref of scanImageObjectRefs(readAllAt(fd), alg)) live.add(toHex(ref));
+  }
+
+  const visited = new Set<string>();
+  const walk = (hex: string) => {
+    if (visited.has(hex)) return;
+    visited.add(hex);
+    live.add(hex);
+    const id = hexId(hex);
+    if (!repo.hasObject(id)) return;
+    // A stream that cannot be parsed aborts GC: deleting what it references would lose data.
+    const parsed = repo.readStreamObject(id);
+    for (const r of parsed.objectRefs) live.add(toHex(r));
+    for (const r of parsed.streamRefs) {
+      const h = toHex(r);
+      live.add(h);
+      if (streamObjects.has(h)) walk(h);
+    }
+    for (const r of parsed.namedRefs.values()) {
+      const h = toHex(r);
+      live.add(h);
+      if (streamObjects.has(h)) walk(h);
+    }
+  };
+  for (const hex of streamRoots) walk(hex);
+
+  // Sweep objects/XX/ for 00..ff; entries must all be object names.
+  let objectsRemoved = 0;
+  let objectsBytes = 0;
+  const removed = new Set<string>();
+  const objects = internals.objectsDirIfExists();
+  if (objects) {
+    for (let b = 0; b < 256; b++) {
+      const dirName = b.toString(16).padStart(2, "0");
+      let sub: OwnedFd;
+      try {
+        sub = openBeneath(objects, dirName, { flags: C.O_RDONLY | C.O_DIRECTORY });
+      } catch (e) {
+        if (isErrno(e, "ENOENT")) continue;
+        throw e;
+      }
+      using _ = sub;
+      for (const ent of readDir(sub)) {
+        let id: Uint8Array;
+        try {
+          id = parseObjectEntry(dirName, ent.name, alg);
+        } catch (e) {
+          throw new RepositoryCorruptError(`objects/${dirName}/${ent.name}`, "not an object name", {
+            cause: e,
+          });
+        }
+        const hex = toHex(id);
+        if (live.has(hex)) continue;
+        const st = lstatAt(sub, ent.nameBytes);
+        if (!dryRun) unlinkAt(sub, ent.nameBytes);
+        removed.add(hex);
+        objectsRemoved++;
+        objectsBytes += st.size;
+      }
+    }
+  }
+
+  const objectGone = (hex: string | null | undefined) =>
+    !hex || removed.has(hex) || !objects || !objectExists(objects, hex);
+
+  // Prune first-level links whose object is gone, then refs whose entry is gone.
+  const pruned: Record<Category, number> = { images: 0, streams: 0 };
+  const prunedEntries = new Map<Category, Set<string>>();
+  for (const cat of CATEGORIES) {
+    const gone = new Set<string>();
+    prunedEntries.set(cat, gone);
+    const entries = firstLevel.get(cat)!;
+    if (entries.size === 0) continue;
+    using dir = internals.openDirIfExists(cat);
+    if (!dir) continue;
+    for (const [name, hex] of entries) {
+      if (!objectGone(hex)) continue;
+      if (!dryRun) unlinkAt(dir, name);
+      gone.add(name);
+      pruned[cat]++;
+    }
+  }
+  for (const cat of CATEGORIES) {
+    const entries = firstLevel.get(cat)!;
+    const gone = prunedEntries.get(cat)!;
+    walkRefs(internals, cat, (_path, target, dir, leaf) => {
+      const resolvedName = target.split("/").pop()!;
+      const ok = entries.has(resolvedName) && !gone.has(resolvedName);
+      if (ok) return;
+      if (!dryRun) unlinkAt(dir, leaf);
+      pruned[cat]++;
+    });
+  }
+
+  return {
+    objectsRemoved,
+    objectsBytes,
+    imagesPruned: pruned.images,
+    streamsPruned: pruned.streams,
+    dryRun,
+  };
+}
+
+function hexId(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function objectExists(objects: OwnedFd, hex: string): boolean {
+  try {
+    using sub = openBeneath(objects, hex.slice(0, 2), { flags: C.O_PATH | C.O_DIRECTORY });
+    lstatAt(sub, hex.slice(2));
+    return true;
+  } catch (e) {
+    if (isErrno(e, "ENOENT")) return false;
+    throw e;
+  }
+}
+
+/** Visit every symlink below `cat/refs/` (recursive); anything but dirs and symlinks aborts. */
+export function walkRefs(
+  internals: RepositoryInternals,
+  cat: Category,
+  visit: (path: string, target: string, dir: OwnedFd, leaf: Uint8Array) => void,
+): void {
+  using refs = internals.openDirIfExists(`${cat}/refs`);
+  if (!refs) return;
+  const rec = (d: OwnedFd, rel: string) => {
+    for (const ent of readDir(d)) {
+      const path = `${rel}/${ent.name}`;
+      if (ent.type === DT.DIR) {
+        using sub = openBeneath(d, ent.nameBytes, { flags: C.O_RDONLY | C.O_DIRECTORY });
+        rec(sub, path);
+      } else if (ent.type === DT.LNK) {
+        visit(path, readlinkAt(d, ent.nameBytes), d, ent.nameBytes);
+      } else {
+        throw new RepositoryCorruptError(path, "not a symlink or directory; refusing to continue");
+      }
+    }
+  };
+  rec(refs, `${cat}/refs`);
+}
