@@ -21,11 +21,15 @@ const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
 const EPOLL_CTL_MOD = 3;
 
-/** epoll event bits (sys/epoll.h). */
+/** epoll event bits (sys/epoll.h): readable. */
 export const EPOLLIN = 0x001;
+/** Writable. */
 export const EPOLLOUT = 0x004;
+/** Error condition. */
 export const EPOLLERR = 0x008;
+/** Hang-up. */
 export const EPOLLHUP = 0x010;
+/** Peer shut down its writing half. */
 export const EPOLLRDHUP = 0x2000;
 
 /** eventfd(2) flags: EFD_CLOEXEC = O_CLOEXEC, EFD_NONBLOCK = O_NONBLOCK. */

@@ -64,11 +64,13 @@ export type UnixSocketType = "stream" | "seqpacket";
  * The kernel closed the excess; the ones that did arrive have been closed too. A protocol error.
  */
 export class ControlTruncatedError extends Error {
+  /** Error name. */
   override name = "ControlTruncatedError";
   /** Fds that arrived (and were closed) before the truncation. */
   readonly received: number;
   /** Room the receive buffer had, in fds. */
   readonly capacity: number;
+  /** `received` fds arrived (already closed) of a buffer with room for `capacity`. */
   constructor(received: number, capacity: number) {
     super(
       `Received control data was truncated (MSG_CTRUNC): the peer sent more fds than the ${capacity} the buffer holds; ${received} arrived and were closed`,
@@ -80,6 +82,7 @@ export class ControlTruncatedError extends Error {
 
 /** A wait on a socket was cut short because the socket was closed. */
 export class SocketClosedError extends Error {
+  /** Error name. */
   override name = "SocketClosedError";
   constructor() {
     super("Socket was closed while an operation was waiting on it");
@@ -245,7 +248,7 @@ export class UnixSocket implements Disposable {
     return new UnixSocket(fd);
   }
 
-  /** The socket's fd (still owned by this socket). */
+  /** The socket's fd (still owned by this socket: do not close it). */
   get ownedFd(): OwnedFd {
     return this.#fd;
   }
@@ -399,6 +402,7 @@ export class UnixSocket implements Disposable {
     this.#fd.close();
   }
 
+  /** Same as {@link UnixSocket.close}. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -52,7 +52,7 @@ Deno.test("socket: pair carries bytes and fds; received fds refer to the same pi
   });
 });
 
-Deno.test("socket: 240 fds in one message round-trip, and 254 are refused", async () => {
+Deno.test("socket: 240 and 253 fds in one message round-trip, and 254 are refused", async () => {
   await assertNoFdLeak(async () => {
     const [a, b] = UnixSocket.pair();
     using _a = a;
@@ -75,6 +75,14 @@ Deno.test("socket: 240 fds in one message round-trip, and 254 are refused", asyn
       } finally {
         for (const f of fds) f.close();
       }
+      // 253 (SCM_MAX_FD) is the kernel's limit and still goes through.
+      await a.sendMessage(
+        new Uint8Array([7]),
+        Array.from({ length: 253 }, (_, i) => pipes[i % 240].read),
+      );
+      const max = await b.recvMessage(new Uint8Array(1));
+      assert.equal(max.fds.length, 253);
+      for (const f of max.fds) f.close();
       const many = Array.from({ length: 254 }, () => pipes[0].read);
       await assert.rejects(a.sendMessage(new Uint8Array([1]), many), RangeError);
     } finally {

@@ -31,6 +31,7 @@ export const SUN_PATH_MAX = 108;
 
 /** SOL_SOCKET level and SCM_RIGHTS type (asm-generic/socket.h, linux/socket.h). */
 export const SOL_SOCKET = 1;
+/** Control message type carrying fds. */
 export const SCM_RIGHTS = 1;
 /** SCM_MAX_FD: the kernel refuses more fds than this in one message (EINVAL). */
 export const SCM_MAX_FD = 253;
@@ -54,12 +55,19 @@ export function cmsgLen(n: number): number {
 
 /** Fields of `struct msghdr`; pointers as raw addresses (bigint, 0n = NULL). */
 export interface Msghdr {
+  /** msg_name: address buffer (0n for connected sockets). */
   name: bigint;
+  /** msg_namelen. */
   namelen: number;
+  /** msg_iov: address of the iovec array. */
   iov: bigint;
+  /** msg_iovlen: number of iovecs. */
   iovlen: number;
+  /** msg_control: address of the control buffer. */
   control: bigint;
+  /** msg_controllen: bytes of control data (in: room; out: used). */
   controllen: number;
+  /** msg_flags (out: MSG_CTRUNC, MSG_TRUNC, echoes MSG_CMSG_CLOEXEC). */
   flags: number;
 }
 
@@ -129,16 +137,21 @@ export function encodeScmRights(fds: readonly number[], out?: Uint8Array): numbe
 
 /** One control message found by {@link decodeCmsgs}. */
 export interface Cmsg {
+  /** cmsg_level (SOL_SOCKET). */
   level: number;
+  /** cmsg_type (SCM_RIGHTS). */
   type: number;
+  /** Payload (a view into the control buffer). */
   data: Uint8Array;
 }
 
 /** A control buffer the kernel filled that does not parse (a kernel or caller bug). */
 export class CmsgDecodeError extends Error {
+  /** Error name. */
   override name = "CmsgDecodeError";
   /** Offset of the bad header. */
   readonly offset: number;
+  /** A bad header at `offset`, and why. */
   constructor(offset: number, reason: string) {
     super(`Malformed control message at offset ${offset}: ${reason}`);
     this.offset = offset;
@@ -201,8 +214,11 @@ export function decodeEpollEvents(
 
 /** Credentials of a unix socket peer (SO_PEERCRED). */
 export interface Ucred {
+  /** Peer process id. */
   pid: number;
+  /** Peer effective uid. */
   uid: number;
+  /** Peer effective gid. */
   gid: number;
 }
 
@@ -214,9 +230,11 @@ export function decodeUcred(b: Uint8Array): Ucred {
 
 /** A socket path that does not fit in sockaddr_un. */
 export class SocketPathError extends Error {
+  /** Error name. */
   override name = "SocketPathError";
   /** The path. */
   readonly path: string;
+  /** `path` and why it cannot be used. */
   constructor(path: string, reason: string) {
     super(`Invalid unix socket path "${path}": ${reason}`);
     this.path = path;
