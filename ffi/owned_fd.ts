@@ -10,7 +10,23 @@ import { check } from "./errno.ts";
 /** F_DUPFD_CLOEXEC: duplicate with close-on-exec set, so children never inherit by accident. */
 const F_DUPFD_CLOEXEC = 1030;
 
-/** A file descriptor this process owns: closed exactly once, by dispose or `close()`. */
+/**
+ * A file descriptor this process owns: closed exactly once, by dispose or `close()`.
+ *
+ * @example
+ * ```ts
+ * import { OwnedFd } from "./owned_fd.ts";
+ * import { openDir } from "./fs.ts";
+ * import assert from "node:assert/strict";
+ * let fd: OwnedFd;
+ * {
+ *   using dir = openDir("/");
+ *   fd = dir;
+ *   assert.equal(fd.closed, false);
+ * }
+ * assert.equal(fd.closed, true);
+ * ```
+ */
 export class OwnedFd implements Disposable {
   #fd: number;
 
@@ -52,6 +68,7 @@ export class OwnedFd implements Disposable {
     }
   }
 
+  /** Close, at the end of a `using` scope (same as `close()`). */
   [Symbol.dispose](): void {
     this.close();
   }
