@@ -17,6 +17,13 @@ export const CHUNK_FILE_BACKED_DATA = 0x02;
  *
  * Such a body is buffered whole in memory, so this bounds what one chunk of a hostile
  * stream can make the reader allocate. Same value as composefs-rs.
+ *
+ * @example
+ * ```ts
+ * import { MAX_INLINE_CHUNK_SIZE } from "./constants.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(MAX_INLINE_CHUNK_SIZE, 256 * 1024 * 1024);
+ * ```
  */
 export const MAX_INLINE_CHUNK_SIZE = 256 * 1024 * 1024;
 
@@ -24,6 +31,13 @@ export const MAX_INLINE_CHUNK_SIZE = 256 * 1024 * 1024;
  * Longest FileBackedData filename, in bytes (4096 = Linux `PATH_MAX`).
  *
  * The reader rejects a longer `name_len` before buffering the name.
+ *
+ * @example
+ * ```ts
+ * import { MAX_FILENAME_LEN } from "./constants.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(MAX_FILENAME_LEN, 4096);
+ * ```
  */
 export const MAX_FILENAME_LEN = 4096;
 
@@ -31,6 +45,13 @@ export const MAX_FILENAME_LEN = 4096;
  * Most file descriptors sent in one varlink frame (240).
  *
  * Safely below the kernel's hard limit of 253 fds per `sendmsg(SCM_RIGHTS)` (`SCM_MAX_FD`).
+ *
+ * @example
+ * ```ts
+ * import { MAX_FDS_PER_FRAME } from "./constants.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(MAX_FDS_PER_FRAME, 240);
+ * ```
  */
 export const MAX_FDS_PER_FRAME = 240;
 

@@ -53,6 +53,15 @@ function inlineParts(type: number, data: Uint8Array): Uint8Array[] {
  * @throws {InvalidFilenameError} / {FilenameTooLongError} from `validateFilename`.
  * @throws {RangeError} `contentLength` or `dirfdIndex` not a non-negative safe integer
  *   (dirfdIndex ≤ 2^32 - 1).
+ *
+ * @example
+ * ```ts
+ * import { encodeChunk } from "./encoder.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(encodeChunk({ type: "metadata", data: new Uint8Array() }), []);
+ * const [bytes] = encodeChunk({ type: "fileBackedData", contentLength: 1, dirfdIndex: 2, filename: "f" });
+ * assert.deepEqual(bytes, new Uint8Array([2, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0x66]));
+ * ```
  */
 export function encodeChunk(chunk: Chunk): Uint8Array[] {
   switch (chunk.type) {

@@ -36,13 +36,22 @@ const S_IROTH = 0o004;
 
 const utf8 = new TextDecoder();
 
-/** A regular file of the tar does not match the file in the directory. */
+/** A regular file of the tar does not match the file in the directory. *
+ * @example
+ * ```ts
+ * import { ProducerFileError } from "./produce_from_tar.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(new ProducerFileError("a", "ENOENT").reason, "ENOENT");
+ * ```
+ */
 export class ProducerFileError extends SplitdirfdstreamError {
+  /** Error name, for matching without `instanceof`. */
   override name = "ProducerFileError";
   /** Path relative to the directory. */
   readonly filename: string;
   /** What is wrong, e.g. `ENOENT` or `file is 3 bytes, the tar says 5`. */
   readonly reason: string;
+  /** Make the error; `options.cause` carries the underlying error, if any. */
   constructor(filename: string, reason: string, options?: ErrorOptions) {
     super(`Cannot reference "${filename}" in the layer directory: ${reason}`, options);
     this.filename = filename;

@@ -48,6 +48,16 @@ const RESOLVE = RESOLVE_STRICT | C.RESOLVE_NO_XDEV;
  * @throws {InvalidFilenameError} / {FilenameTooLongError} from `validateFilename`.
  * @throws {FileOpenError} the kernel refused the path (symlink, escape, missing: errno in
  *   `cause`) or it is not a regular file.
+ *
+ * @example
+ * ```ts
+ * import { openChunkFile } from "./reconstruct.ts";
+ * import { openDir } from "../../ffi/fs.ts";
+ * import assert from "node:assert/strict";
+ * using etc = openDir("/etc");
+ * assert.throws(() => openChunkFile([etc], 0, "../etc/passwd"), { name: "InvalidFilenameError" });
+ * assert.throws(() => openChunkFile([etc], 1, "passwd"), { name: "DirfdIndexOutOfRangeError" });
+ * ```
  */
 export function openChunkFile(
   dirfds: readonly OwnedFd[],

@@ -221,6 +221,16 @@ export interface ReceivedLayerFds<T> {
  * (consumer side, varlink-api §4.3.5).
  *
  * @throws {InvalidFdLayoutError} fewer than `dirCount + 2` fds (pipe, region, keepalive).
+ *
+ * @example
+ * ```ts
+ * import { splitLayerFds } from "./transport.ts";
+ * import assert from "node:assert/strict";
+ * const { pipe, dirfds, lifetime } = splitLayerFds(["p", "d0", "d1", "k", "x"], 2);
+ * assert.equal(pipe, "p");
+ * assert.deepEqual(dirfds, ["d0", "d1"]);
+ * assert.deepEqual(lifetime, ["k", "x"]);
+ * ```
  */
 export function splitLayerFds<T>(fds: readonly T[], dirCount: number): ReceivedLayerFds<T> {
   if (!Number.isInteger(dirCount) || dirCount < 0 || fds.length < dirCount + 2) {

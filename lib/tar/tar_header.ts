@@ -21,9 +21,11 @@ export const MAX_TAR_EXTENSION_SIZE = 1024 * 1024;
 
 /** A tar header (or extension body) that cannot be parsed. */
 export class TarHeaderError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "TarHeaderError";
   /** What is wrong, e.g. `checksum mismatch`. */
   readonly reason: string;
+  /** Make the error; `options.cause` carries the underlying error, if any. */
   constructor(reason: string, options?: ErrorOptions) {
     super(`Invalid tar header: ${reason}`, options);
     this.reason = reason;
