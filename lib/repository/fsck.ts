@@ -256,7 +256,10 @@ export function checkRepository(
         let bad = false;
         try {
           const parsed = repo.readStreamObject(id, ent.name);
-          for (const ref of [...parsed.objectRefs, ...parsed.streamRefs]) {
+          // Named refs are reported by name; other stream refs like object refs.
+          const named = new Set([...parsed.namedRefs.values()].map(toHex));
+          const unnamed = parsed.streamRefs.filter((s) => !named.has(toHex(s)));
+          for (const ref of [...parsed.objectRefs, ...unnamed]) {
             if (!objectExists(ref)) {
               r.errors.push({ type: "missing-object-ref", path, objectId: toHex(ref) });
               r.missingObjects++;
