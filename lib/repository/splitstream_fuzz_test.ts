@@ -256,3 +256,36 @@ Deno.test("splitstream: each malformation has its reason", () => {
   // stream_size smaller than the inline chunk
   assert.equal(reason(mut((_, v) => v.setBigUint64(104, 2n, true))), "bad-chunk");
 });
+
+Deno.test("splitstream: bit flips in the compressed sections decode or fail cleanly (fuzz)", () => {
+  const reasons = new Set<string>();
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 3000 }),
+      fc.nat(),
+      fc.integer({ min: 1, max: 255 }),
+      (inline, at, v) => {
+        using w = new SplitstreamWriter("sha256", 0n);
+        w.writeInline(inline);
+        w.writeExternal(new Uint8Array(32).fill(1), 100);
+        w.addNamedRef("name", new Uint8Array(32));
+        w.writeInline(inline.subarray(0, 10));
+        const bytes = w.finish();
+        bytes[112 + (at % (bytes.length - 112))] ^= v;
+        try {
+          const s = parseSplitstream(bytes, "sha256");
+          for (const _ of s.chunks()) { /* decode everything */ }
+          reasons.add("ok");
+        } catch (e) {
+          if (!(e instanceof SplitstreamError)) throw e;
+          reasons.add(e.reason);
+        }
+      },
+    ),
+    { seed: 1, numRuns: 1000 },
+  );
+  // The flips reach every decoding stage, not just the header checks.
+  for (const r of ["ok", "zstd-corrupt", "bad-chunk", "bad-named-ref", "index-out-of-range"]) {
+    assert.ok(reasons.has(r), `no flip produced "${r}"`);
+  }
+});
