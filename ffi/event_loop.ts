@@ -50,19 +50,33 @@ interface Waiter {
 }
 
 interface Registration {
+  /** The raw fd this registration is for. */
+  raw: number;
+  /** epoll data: unique per registration, so a stale kernel entry can never wake a newer fd. */
+  token: bigint;
   readers: Set<Waiter>;
   writers: Set<Waiter>;
   /** Mask currently registered in the epoll set (0 = not registered). */
   mask: number;
+  /** EPOLLONESHOT entries disarm after reporting once; re-armed with EPOLL_CTL_MOD. */
+  armed: boolean;
 }
 
-/** Marks data=u64 of the eventfd's epoll entry; fds are never negative, so this cannot clash. */
-const WAKE_TOKEN = 0xffffffffn;
+/** data=u64 of the eventfd's epoll entry; registration tokens start at 1. */
+const WAKE_TOKEN = 0n;
+/**
+ * Every fd entry is one-shot: an entry the kernel keeps after its fd was closed behind our back
+ * (its file still open elsewhere, e.g. in flight over SCM_RIGHTS) reports at most once instead
+ * of spinning the loop with level-triggered events nobody consumes.
+ */
+const EPOLLONESHOT = 0x40000000;
 
 class EventLoop {
   #epfd: OwnedFd;
   #eventfd: OwnedFd;
   #regs = new Map<number, Registration>();
+  #byToken = new Map<bigint, Registration>();
+  #nextToken = 1n;
   #waiters = 0;
   #pending: Promise<void> | null = null;
   #woken = false;
@@ -91,6 +105,9 @@ class EventLoop {
     );
   }
 
+  /** epoll_wait calls issued so far (tests check that the loop does not spin). */
+  waits = 0;
+
   /** True while an epoll_wait is in flight on Deno's blocking pool. */
   get busy(): boolean {
     return this.#pending !== null;
@@ -106,8 +123,16 @@ class EventLoop {
     const raw = fd.fd;
     let reg = this.#regs.get(raw);
     if (!reg) {
-      reg = { readers: new Set(), writers: new Set(), mask: 0 };
+      reg = {
+        raw,
+        token: this.#nextToken++,
+        readers: new Set(),
+        writers: new Set(),
+        mask: 0,
+        armed: false,
+      };
       this.#regs.set(raw, reg);
+      this.#byToken.set(reg.token, reg);
     }
     const r = reg;
     return new Promise<void>((resolve, reject) => {
@@ -170,27 +195,33 @@ class EventLoop {
     this.#wake();
   }
 
-  /** Bring the epoll registration of `raw` in line with its waiters. */
+  /** Bring the epoll registration of `raw` in line with its waiters (re-arming a fired entry). */
   #update(raw: number, reg: Registration): void {
     const want = (reg.readers.size ? EPOLLIN | EPOLLRDHUP : 0) | (reg.writers.size ? EPOLLOUT : 0);
-    if (want === reg.mask) {
-      if (want === 0) this.#regs.delete(raw);
-      return;
-    }
     const c = libc();
     if (want === 0) {
-      // ENOENT/EBADF: the fd was closed behind our back, which already removed it from the set.
-      const rc = c.epoll_ctl(this.#epfd.fd, EPOLL_CTL_DEL, raw, encodeEpollEvent(0, 0n));
-      if (rc < 0) {
-        const e = errno();
-        if (e !== ERRNO.ENOENT && e !== ERRNO.EBADF) throw new ErrnoError("epoll_ctl(DEL)", e);
+      if (reg.mask !== 0) {
+        // ENOENT/EBADF: the fd was closed behind our back, which removed or orphaned the entry.
+        const rc = c.epoll_ctl(this.#epfd.fd, EPOLL_CTL_DEL, raw, encodeEpollEvent(0, 0n));
+        if (rc < 0) {
+          const e = errno();
+          if (e !== ERRNO.ENOENT && e !== ERRNO.EBADF) throw new ErrnoError("epoll_ctl(DEL)", e);
+        }
       }
       reg.mask = 0;
+      reg.armed = false;
       this.#regs.delete(raw);
+      this.#byToken.delete(reg.token);
       return;
     }
-    const op = reg.mask === 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-    const rc = c.epoll_ctl(this.#epfd.fd, op, raw, encodeEpollEvent(want, BigInt(raw)));
+    if (want === reg.mask && reg.armed) return;
+    const ev = encodeEpollEvent(want | EPOLLONESHOT, reg.token);
+    let op = reg.mask === 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    let rc = c.epoll_ctl(this.#epfd.fd, op, raw, ev);
+    if (rc < 0 && op === EPOLL_CTL_ADD && errno() === ERRNO.EEXIST) {
+      op = EPOLL_CTL_MOD;
+      rc = c.epoll_ctl(this.#epfd.fd, op, raw, ev);
+    }
     if (rc < 0) {
       const e = errno();
       // EPERM: regular files and directories are always ready; never make anyone wait on them.
@@ -204,6 +235,7 @@ class EventLoop {
       throw new ErrnoError(op === EPOLL_CTL_ADD ? "epoll_ctl(ADD)" : "epoll_ctl(MOD)", e);
     }
     reg.mask = want;
+    reg.armed = true;
   }
 
   #wake(): void {
@@ -219,6 +251,7 @@ class EventLoop {
   #pump(): void {
     if (this.#pending || this.#waiters === 0) return;
     this.#woken = false;
+    this.waits++;
     this.#pending = libc().epoll_wait_nb(this.#epfd.fd, this.#events, MAX_EVENTS, -1).then(
       (n) => this.#onEvents(n),
     );
@@ -232,9 +265,10 @@ class EventLoop {
         libc().read(this.#eventfd.fd, this.#eightBytes, 8n);
         continue;
       }
-      const raw = Number(ev.data);
-      const reg = this.#regs.get(raw);
-      if (!reg) continue;
+      const reg = this.#byToken.get(ev.data);
+      if (!reg) continue; // a stale one-shot entry: reported once, never re-armed
+      const raw = reg.raw;
+      reg.armed = false;
       const ready: Waiter[] = [];
       if (ev.events & READ_WAKE) ready.push(...reg.readers);
       if (ev.events & WRITE_WAKE) ready.push(...reg.writers);
@@ -242,6 +276,8 @@ class EventLoop {
         this.#remove(raw, reg, w);
         w.resolve();
       }
+      // Waiters the event did not concern keep waiting: re-arm the one-shot entry for them.
+      if (this.#byToken.get(reg.token) === reg && !reg.armed) this.#update(raw, reg);
     }
     const deferred = this.#deferred;
     this.#deferred = [];
@@ -291,4 +327,9 @@ export function eventLoopBusy(): boolean {
 /** Resolve once the loop has no epoll_wait in flight. */
 export function eventLoopIdle(): Promise<void> {
   return loop?.idle() ?? Promise.resolve();
+}
+
+/** Counters for tests and diagnostics: `waits` = epoll_wait calls issued by this process. */
+export function eventLoopStats(): { waits: number } {
+  return { waits: loop?.waits ?? 0 };
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   eventLoopBusy,
   eventLoopIdle,
+  eventLoopStats,
   startEventLoop,
   waitReadable,
   waitWritable,
@@ -146,5 +147,36 @@ Deno.test("event_loop: aborting one of several waits settles promptly; the other
     await eventLoopIdle();
     assert.equal(eventLoopBusy(), false);
     void w1;
+  });
+});
+
+Deno.test("event_loop: an fd closed behind the loop's back cannot spin it or wake a newer fd", async () => {
+  await assertNoFdLeak(async () => {
+    const p = pipe({ nonblock: true });
+    using w = p.write;
+    // The dup keeps the open file alive, so the kernel keeps the epoll entry after close.
+    using _keep = p.read.dup();
+    const ac = new AbortController();
+    const orphan = waitReadable(p.read, ac.signal).catch(() => "aborted");
+    await new Promise((res) => setTimeout(res, 10));
+    p.read.close(); // behind the loop's back (no cancelWaits)
+    ac.abort();
+    assert.equal(await orphan, "aborted");
+    write(w, new Uint8Array([1])); // the orphaned entry's file is now readable
+    // A fresh pipe (probably reusing the closed number) waits only for its own data.
+    const q = pipe({ nonblock: true });
+    using qr = q.read;
+    using qw = q.write;
+    let woke = false;
+    const before = eventLoopStats().waits;
+    const fresh = waitReadable(qr).then(() => (woke = true));
+    await new Promise((res) => setTimeout(res, 100));
+    assert.equal(woke, false, "a stale entry woke a newer fd");
+    const spins = eventLoopStats().waits - before;
+    assert.ok(spins <= 3, `the loop went round ${spins} times in 100 ms without events`);
+    write(qw, new Uint8Array([2]));
+    await fresh;
+    await eventLoopIdle();
+    assert.equal(eventLoopBusy(), false);
   });
 });
