@@ -567,23 +567,8 @@ export class Repository implements Disposable {
       return { id: opts.knownId, method: "present" };
     }
     const objects = this.#objectsDir(true)!;
-    if (
-      opts.allowHardlink && opts.knownId && opts.knownId.length === digestSize(this.algorithm) &&
-      fstat(src).dev === fstat(objects).dev
-    ) {
-      const id = fsverityDigestFd(src, this.algorithm);
-      if (!idEqual(id, opts.knownId)) {
-        throw new ObjectDigestMismatchError(objectPathOf(opts.knownId), toHex(id));
-      }
-      const sub = this.#objectSubdir(id[0], true)!;
-      try {
-        linkFd(src, sub, toHex(id).slice(2));
-        return { id, method: "hardlinked" };
-      } catch (e) {
-        if (isErrno(e, "EEXIST")) return { id, method: "present" };
-        if (!isErrno(e, "EXDEV", "EPERM", "EACCES", "ENOENT", "EMLINK")) throw e;
-      }
-    }
+    // DESIGN 8: reflink first (a private copy sharing extents), then hardlink (same
+    // algorithm only: the caller passes knownId), then copy.
     if (allowReflink && !this.#forceNamed) {
       let tmp: OwnedFd | undefined;
       try {
@@ -601,6 +586,23 @@ export class Repository implements Disposable {
         using w = new ObjectWriter(this.#sink(), { expectedId: id, fd: tmp });
         const r = w.finish();
         return { id, method: r.present ? "present" : "reflinked" };
+      }
+    }
+    if (
+      opts.allowHardlink && opts.knownId && opts.knownId.length === digestSize(this.algorithm) &&
+      fstat(src).dev === fstat(objects).dev
+    ) {
+      const id = fsverityDigestFd(src, this.algorithm);
+      if (!idEqual(id, opts.knownId)) {
+        throw new ObjectDigestMismatchError(objectPathOf(opts.knownId), toHex(id));
+      }
+      const sub = this.#objectSubdir(id[0], true)!;
+      try {
+        linkFd(src, sub, toHex(id).slice(2));
+        return { id, method: "hardlinked" };
+      } catch (e) {
+        if (isErrno(e, "EEXIST")) return { id, method: "present" };
+        if (!isErrno(e, "EXDEV", "EPERM", "EACCES", "ENOENT", "EMLINK")) throw e;
       }
     }
     if (!allowCopy) {
@@ -680,7 +682,10 @@ export class Repository implements Disposable {
 
   /** st_dev of `objects/` (for same-filesystem hardlink decisions). */
   objectsDevice(): bigint {
-    return fstat(this.objectsDirFd()).dev;
+    // Without objects/ yet (a fresh repository), its device is the repository root's: stat
+    // the root rather than create objects/ as a side effect of asking.
+    const objects = this.#objectsDir(false);
+    return fstat(objects ?? this.#root).dev;
   }
 
   // ---------------------------------------------------------------- symlinks
