@@ -71,10 +71,12 @@ export function shaBackend(): "libcrypto" | "node:crypto" {
 
 /** A failure inside libcrypto (an `EVP_*` call returned 0 or NULL). */
 export class LibcryptoError extends Error {
+  /** Error name. */
   override name = "LibcryptoError";
   /** The libcrypto function that failed. */
   readonly func: string;
 
+  /** `func` returned failure. */
   constructor(func: string, options?: ErrorOptions) {
     super(`libcrypto call "${func}" failed`, options);
     this.func = func;

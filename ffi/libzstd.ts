@@ -63,12 +63,14 @@ export function zstdVersionNumber(): number {
 
 /** A libzstd error (corrupt or truncated input, allocation failure, ...). */
 export class ZstdError extends Error {
+  /** Error name. */
   override name = "ZstdError";
   /** The libzstd function that failed, or `"stream"` for stream-level problems. */
   readonly func: string;
   /** libzstd's error name (`ZSTD_getErrorName`), or a description. */
   readonly detail: string;
 
+  /** `func` failed with libzstd's `detail`. */
   constructor(func: string, detail: string, options?: ErrorOptions) {
     super(`zstd ${func} failed: ${detail}`, options);
     this.func = func;

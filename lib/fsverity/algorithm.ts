@@ -34,10 +34,12 @@ export function algorithmFromKernelId(id: number): HashAlgorithm | undefined {
 
 /** A malformed or unsupported `fsverity-<hash>-<lg_blocksize>` algorithm name. */
 export class InvalidAlgorithmError extends Error {
+  /** Error name. */
   override name = "InvalidAlgorithmError";
   /** The name that was rejected. */
   readonly value: string;
 
+  /** Reject `value` because of `why`. */
   constructor(value: string, why: string, options?: ErrorOptions) {
     super(`Invalid fs-verity algorithm "${value}": ${why}`, options);
     this.value = value;

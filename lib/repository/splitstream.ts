@@ -63,10 +63,12 @@ export type SplitstreamErrorReason =
 
 /** A malformed splitstream; `reason` says which check failed. */
 export class SplitstreamError extends Error {
+  /** Error name. */
   override name = "SplitstreamError";
   /** Which check failed. */
   readonly reason: SplitstreamErrorReason;
 
+  /** A failed check (`reason`) with a human-readable `detail`. */
   constructor(reason: SplitstreamErrorReason, detail: string, options?: ErrorOptions) {
     super(`Malformed splitstream (${reason}): ${detail}`, options);
     this.reason = reason;
