@@ -39,8 +39,8 @@ export class BlobDigestMismatchError extends Error {
   readonly expected: string;
   /** The digest of the bytes read. */
   readonly actual: string;
-  constructor(kind: BlobKind, expected: string, actual: string) {
-    super(`Digest mismatch for ${kind} blob: expected "${expected}", got "${actual}"`);
+  constructor(kind: BlobKind, expected: string, actual: string, options?: ErrorOptions) {
+    super(`Digest mismatch for ${kind} blob: expected "${expected}", got "${actual}"`, options);
     this.kind = kind;
     this.expected = expected;
     this.actual = actual;

@@ -67,6 +67,20 @@ export interface TarSplitSink {
   endFile(): void | Promise<void>;
 }
 
+/** An entry as the splitter sees it (extensions applied), for callers that want names. */
+export interface TarSplitEntry {
+  /** Path bytes (PAX `path`, GNU long name, or ustar prefix/name). */
+  path: Uint8Array;
+  /** Link target bytes (PAX `linkpath`, GNU long link, or the header field). */
+  linkpath: Uint8Array;
+  /** Type flag character. */
+  typeflag: string;
+  /** Resolved size. */
+  size: number;
+  /** True when the content goes to an external object. */
+  external: boolean;
+}
+
 type State =
   | "header" // collecting a 512-byte header
   | "extension" // collecting extension data (PAX x, GNU L/K)
@@ -105,12 +119,17 @@ export class TarSplitter {
   #paxSize: number | undefined;
   #paxPath: Uint8Array | undefined;
   #gnuLongName: Uint8Array | undefined;
+  #paxLinkpath: Uint8Array | undefined;
+  #gnuLongLink: Uint8Array | undefined;
   #entries = 0;
   #externalFiles = 0;
 
-  /** Split into `sink`. */
-  constructor(sink: TarSplitSink) {
+  #onEntry: ((e: TarSplitEntry) => void) | undefined;
+
+  /** Split into `sink`; `onEntry` sees every entry before its content. */
+  constructor(sink: TarSplitSink, onEntry?: (e: TarSplitEntry) => void) {
     this.#sink = sink;
+    this.#onEntry = onEntry;
   }
 
   /** Number of entries (not counting extension headers) seen so far. */
@@ -245,15 +264,21 @@ export class TarSplitter {
     }
     if (t === "S") throw new TarFormatError(at, "sparse tar entries are not supported");
     const size = this.#paxSize ?? h.size;
-    const pathLen = this.#paxPath?.length ?? this.#gnuLongName?.length ?? h.name.length;
+    const path = this.#paxPath ?? this.#gnuLongName ?? h.name;
+    const linkpath = this.#paxLinkpath ?? this.#gnuLongLink ?? h.linkname;
+    const pathLen = path.length;
     this.#paxSize = undefined;
     this.#paxPath = undefined;
+    this.#paxLinkpath = undefined;
     this.#gnuLongName = undefined;
+    this.#gnuLongLink = undefined;
     this.#pendingExt = 0;
     this.#pendingExtBytes = 0;
     if (pathLen === 0) throw new TarFormatError(at, "entry with an empty path");
     this.#entries++;
-    if (isRegularType(t) && size > INLINE_CONTENT_MAX) {
+    const external = isRegularType(t) && size > INLINE_CONTENT_MAX;
+    this.#onEntry?.({ path, linkpath, typeflag: t, size, external });
+    if (external) {
       this.#externalFiles++;
       await this.#sink.beginFile(size);
       this.#remaining = size;
@@ -290,11 +315,16 @@ export class TarSplitter {
           this.#paxSize = Number(v);
         } else if (k === "path") {
           this.#paxPath = raw;
+        } else if (k === "linkpath") {
+          this.#paxLinkpath = raw;
         }
       }
     } else if (this.#extType === "L") {
       const nul = body.indexOf(0);
-      this.#gnuLongName = nul < 0 ? body : body.subarray(0, nul);
+      this.#gnuLongName = (nul < 0 ? body : body.subarray(0, nul)).slice();
+    } else if (this.#extType === "K") {
+      const nul = body.indexOf(0);
+      this.#gnuLongLink = (nul < 0 ? body : body.subarray(0, nul)).slice();
     }
     this.#remaining = 0;
     this.#state = "header";

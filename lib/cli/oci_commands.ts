@@ -1,0 +1,261 @@
+/**
+ * `oci pull|images|inspect|tag|untag|layer|fsck` with cfsctl's names and output shapes
+ * (cli-oci-cstor §2.3).
+ *
+ * @module
+ */
+
+import { Repository } from "../repository/repository.ts";
+import { toHex } from "../repository/object_id.ts";
+import type { CommandContext, CommandSpec, GlobalOptions } from "./command.ts";
+import { UsageError } from "./errors.ts";
+import { formatBytes, type Output } from "./output.ts";
+import { type PullEvent, pullImage } from "../oci/pull.ts";
+import {
+  inspectImage,
+  listImages,
+  resolveImage,
+  tagImage,
+  untagImage,
+} from "../oci/image_store.ts";
+import { exportLayer, layerInfo } from "../oci/layer_export.ts";
+import { ociFsck, ociFsckJson } from "../oci/oci_fsck.ts";
+import { parsePlatform } from "../oci/platform.ts";
+import { errorLine } from "./errors.ts";
+
+/** The repository path from the global flags (cfsctl: --repo, --user, --system, by euid). */
+export function repositoryPath(g: GlobalOptions): string {
+  if (g.repo !== undefined) return g.repo;
+  const home = Deno.env.get("HOME") ?? "/root";
+  if (g.user) return `${home}/.var/lib/composefs`;
+  if (g.system || Deno.uid() === 0) return "/sysroot/composefs";
+  return `${home}/.var/lib/composefs`;
+}
+
+async function openRepo(ctx: CommandContext, write: boolean): Promise<Repository> {
+  const g = ctx.global;
+  const repo = await Repository.open(repositoryPath(g), {
+    write,
+    insecure: g.insecure,
+    requireVerity: g.requireVerity,
+    noUpgrade: g.noUpgrade,
+  });
+  if (g.hash !== undefined && g.hash !== repo.algorithm) {
+    repo.close();
+    throw new Error(
+      `Repository is configured for "${repo.algorithm}" but --hash "${g.hash}" was specified`,
+    );
+  }
+  return repo;
+}
+
+function progressReporter(out: Output): (e: PullEvent) => void {
+  let total = 0;
+  return (e) => {
+    switch (e.type) {
+      case "manifest":
+        total = e.layers;
+        out.progress(`Importing ${e.layers} layers from ${e.manifestDigest}`, true);
+        break;
+      case "layer-start":
+        out.progress(`layer ${e.index + 1}/${total} ${e.digest.slice(7, 19)}: 0 B`, true);
+        break;
+      case "layer-progress":
+        out.progress(
+          `layer ${e.index + 1}/${total} ${e.digest.slice(7, 19)}: ${formatBytes(e.read)} / ${
+            formatBytes(e.size)
+          }`,
+        );
+        break;
+      case "layer-done":
+        out.progress(`layer ${e.index + 1}/${total} ${e.digest.slice(7, 19)}: done`, true);
+        break;
+      case "layer-skipped":
+        out.progress(
+          `layer ${e.index + 1}/${total} ${e.digest.slice(7, 19)}: already present`,
+          true,
+        );
+        break;
+    }
+  };
+}
+
+const pull: CommandSpec = {
+  words: ["oci", "pull"],
+  summary: "Import an OCI image from an oci: layout or an oci-archive:",
+  synopsis: "SOURCE [NAME]",
+  help: "SOURCE is oci:DIR[:TAG|@DIGEST] or oci-archive:FILE[:TAG]. NAME (the tag to set) " +
+    "defaults to SOURCE. Every blob digest and every layer's diff_id is verified.",
+  positionals: { min: 1, max: 2 },
+  options: {
+    platform: {
+      type: "string",
+      valueName: "OS/ARCH[/VARIANT]",
+      description: "Platform to select from an image index (default: this machine's)",
+    },
+    json: { type: "boolean", description: "Print the result as JSON" },
+  },
+  async run(ctx) {
+    const [source, name] = ctx.args;
+    const platform = typeof ctx.values.platform === "string"
+      ? parsePlatform(ctx.values.platform)
+      : undefined;
+    using repo = await openRepo(ctx, true);
+    const r = await pullImage(repo, source, {
+      tag: name ?? source,
+      platform,
+      onEvent: progressReporter(ctx.out),
+    });
+    ctx.out.progressDone();
+    const s = r.stats;
+    const stored = s.objectsCopied + s.objectsReflinked + s.objectsHardlinked;
+    ctx.out.line(`manifest ${r.manifestDigest}`);
+    ctx.out.line(`config   ${r.configDigest}`);
+    ctx.out.line(`verity   ${toHex(r.manifestVerity)}`);
+    ctx.out.line(`tagged   ${r.tag}`);
+    ctx.out.line(
+      `objects  ${stored} stored, ${s.objectsAlreadyPresent} already present, ` +
+        `${r.layers.filter((l) => l.skipped).length} layers skipped ` +
+        `(${formatBytes(s.externalBytes)} external, ${formatBytes(s.inlineBytes)} inline)`,
+    );
+    ctx.out.result({
+      manifest_digest: r.manifestDigest,
+      config_digest: r.configDigest,
+      manifest_verity: toHex(r.manifestVerity),
+      config_verity: toHex(r.configVerity),
+      tag: r.tag ?? null,
+      layers: r.layers.map((l) => ({
+        diff_id: l.diffId,
+        verity: toHex(l.verity),
+        skipped: l.skipped,
+      })),
+      stats: r.stats,
+    });
+  },
+};
+
+const images: CommandSpec = {
+  words: ["oci", "images"],
+  summary: "List tagged OCI images",
+  positionals: { min: 0, max: 0 },
+  options: { json: { type: "boolean", description: "Print as JSON" } },
+  async run(ctx) {
+    using repo = await openRepo(ctx, false);
+    const list = listImages(repo, (tag, e) => ctx.out.warn(`Skipping "${tag}": ${errorLine(e)}`));
+    ctx.out.result({ images: list });
+    if (list.length === 0) {
+      ctx.out.line("No images found");
+      return;
+    }
+    const rows = [["NAME", "DIGEST", "ARCH", "LAYERS", "REFS"]];
+    for (const i of list) {
+      rows.push([
+        i.name,
+        i.manifest_digest.replace(/^sha256:/, "").slice(0, 12),
+        i.architecture || "artifact",
+        String(i.layer_count),
+        String(i.referrer_count),
+      ]);
+    }
+    const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+    for (const r of rows) ctx.out.line(r.map((v, c) => v.padEnd(w[c])).join("  ").trimEnd());
+  },
+};
+
+const inspect: CommandSpec = {
+  words: ["oci", "inspect"],
+  summary: "Show an image's manifest and config",
+  synopsis: "IMAGE",
+  help: "IMAGE is a tag or @sha256:<manifest digest>.",
+  positionals: { min: 1, max: 1 },
+  options: {
+    manifest: { type: "boolean", description: "Print the stored manifest bytes" },
+    config: { type: "boolean", description: "Print the stored config bytes" },
+  },
+  async run(ctx) {
+    if (ctx.values.manifest && ctx.values.config) {
+      throw new UsageError("--manifest and --config are mutually exclusive", "oci inspect");
+    }
+    using repo = await openRepo(ctx, false);
+    if (ctx.values.manifest || ctx.values.config) {
+      const img = resolveImage(repo, ctx.args[0]);
+      const bytes = ctx.values.manifest ? img.manifestBytes : img.configBytes;
+      ctx.out.raw(new TextDecoder().decode(bytes) + "\n");
+      return;
+    }
+    ctx.out.raw(JSON.stringify(inspectImage(repo, ctx.args[0]), null, 2) + "\n");
+  },
+};
+
+const tag: CommandSpec = {
+  words: ["oci", "tag"],
+  summary: "Tag a manifest",
+  synopsis: "MANIFEST_DIGEST NAME",
+  positionals: { min: 2, max: 2 },
+  async run(ctx) {
+    const [digest, name] = ctx.args;
+    using repo = await openRepo(ctx, true);
+    tagImage(repo, digest.replace(/^@/, ""), name);
+    ctx.out.line(`Tagged ${digest} as ${name}`);
+  },
+};
+
+const untag: CommandSpec = {
+  words: ["oci", "untag"],
+  summary: "Remove a tag (the image becomes eligible for GC)",
+  synopsis: "NAME",
+  positionals: { min: 1, max: 1 },
+  async run(ctx) {
+    using repo = await openRepo(ctx, true);
+    untagImage(repo, ctx.args[0]);
+    ctx.out.line(`Removed tag ${ctx.args[0]}`);
+  },
+};
+
+const layer: CommandSpec = {
+  words: ["oci", "layer"],
+  summary: "Write a layer's tar to stdout, or describe it with --json",
+  synopsis: "DIFF_ID",
+  positionals: { min: 1, max: 1 },
+  options: { json: { type: "boolean", description: "Describe the layer as JSON" } },
+  async run(ctx) {
+    using repo = await openRepo(ctx, false);
+    if (ctx.values.json) {
+      ctx.out.result(await layerInfo(repo, ctx.args[0]));
+      return;
+    }
+    if (ctx.out.stdout.isTerminal()) {
+      throw new UsageError("Refusing to write a tar archive to a terminal", "oci layer");
+    }
+    const tar = exportLayer(repo, ctx.args[0]);
+    await ctx.out.writeStream(tar);
+  },
+};
+
+const fsck: CommandSpec = {
+  words: ["oci", "fsck"],
+  summary: "Check the repository and OCI images",
+  synopsis: "[IMAGE]",
+  positionals: { min: 0, max: 1 },
+  options: { json: { type: "boolean", description: "Print the report as JSON" } },
+  async run(ctx) {
+    using repo = await openRepo(ctx, false);
+    const r = ociFsck(repo, ctx.args[0]);
+    if (ctx.out.json) {
+      ctx.out.result(ociFsckJson(r));
+      return 0;
+    }
+    ctx.out.line(`Checked ${r.imagesChecked} images, ${r.imagesCorrupted} corrupted`);
+    ctx.out.line(
+      `Repository: ${r.repo.objectsChecked} objects, ${r.repo.streamsChecked} streams, ` +
+        `${r.repo.errors.length} errors`,
+    );
+    for (const e of r.errors) ctx.out.line(e);
+    for (const e of r.repo.errors) ctx.out.line(JSON.stringify(e));
+    ctx.out.line(r.ok ? "OK" : "Errors found");
+    return r.ok ? 0 : 1;
+  },
+};
+
+/** The OCI commands, in help order. */
+export const OCI_COMMANDS: CommandSpec[] = [pull, images, inspect, tag, untag, layer, fsck];
