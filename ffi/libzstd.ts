@@ -280,7 +280,7 @@ export class ZstdDecompressor implements Disposable {
    * reused buffer and is only valid until the generator resumes: copy it to keep it.
    */
   *decompress(input: Uint8Array): Generator<Uint8Array, void, undefined> {
-    const ctx = this.#live();
+    this.#live();
     // Every earlier call ran until libzstd had nothing buffered, so empty input has no work.
     if (input.length === 0) return;
     if (this.#busy) throw new TypeError("ZstdDecompressor is already decompressing");
@@ -291,8 +291,9 @@ export class ZstdDecompressor implements Disposable {
     try {
       for (;;) {
         this.#out.set(this.#outBuf);
+        // Re-checked every step: the context may have been disposed while suspended.
         this.#last = checkZ(
-          z.ZSTD_decompressStream(ctx, this.#out.bytes, this.#in.bytes),
+          z.ZSTD_decompressStream(this.#live(), this.#out.bytes, this.#in.bytes),
           "ZSTD_decompressStream",
         );
         const n = this.#out.pos;

@@ -153,4 +153,10 @@ Deno.test("libzstd: disposed contexts refuse work", () => {
   const d = new ZstdDecompressor();
   d[Symbol.dispose]();
   assert.throws(() => [...d.decompress(new Uint8Array(1))], TypeError);
+  // Disposed while a decompression is suspended: resuming must not touch the freed context.
+  const e = new ZstdDecompressor(1024);
+  const it = e.decompress(zstdCompress(new Uint8Array(100_000)));
+  assert.equal(it.next().value?.length, 1024);
+  e[Symbol.dispose]();
+  assert.throws(() => it.next(), TypeError);
 });
