@@ -1,0 +1,181 @@
+/**
+ * `oci copy`: an image from a layer source to a layer sink through splitdirfdstream
+ * (spec cli-oci-cstor §3). Manifest and config bytes are kept exactly, so OCI digests are
+ * unchanged; layers are re-hashed into the sink's algorithm and checked against their
+ * diff_ids; the tag is written last.
+ *
+ * @module
+ */
+
+import type { HashAlgorithm } from "../fsverity/mod.ts";
+import type { LayerSink, LayerSource } from "./copy_endpoint.ts";
+import type { LayerStats } from "./layer_writer.ts";
+
+/** Progress of a copy, as typed events (the CLI renders them; the library never prints). */
+export type CopyEvent =
+  | { type: "start"; image: string; layers: number }
+  | { type: "layer-skipped"; index: number; diffId: string }
+  | { type: "layer-start"; index: number; diffId: string }
+  | { type: "layer-progress"; index: number; diffId: string; bytes: number }
+  | { type: "layer-done"; index: number; diffId: string; bytes: number; stats: LayerStats }
+  | { type: "finalized"; manifestDigest: string };
+
+/** Options of {@link copyImage}. */
+export interface CopyOptions {
+  /** Tag in the destination; default the source's tag (so the copy is a GC root). */
+  name?: string;
+  /** Reflink or hardlink only; refuse up front when that cannot work. */
+  zerocopy?: boolean;
+  /** Progress events. */
+  onEvent?: (e: CopyEvent) => void;
+}
+
+/** Totals of one copy (the `--json` summary). */
+export interface CopySummary {
+  /** The image reference that was copied. */
+  image: string;
+  /** Tag written in the destination, if any. */
+  tag: string | null;
+  /** Manifest digest (same on both sides). */
+  manifestDigest: string;
+  /** Config digest (same on both sides). */
+  configDigest: string;
+  /** fs-verity of the destination manifest stream, hex. */
+  manifestVerity: string;
+  /** fs-verity of the destination config stream, hex. */
+  configVerity: string;
+  /** Source and destination algorithms. */
+  algorithms: { source: HashAlgorithm; destination: HashAlgorithm };
+  /** Layers transferred. */
+  layersCopied: number;
+  /** Layers the destination already had. */
+  layersSkipped: number;
+  /** External objects stored by reflink. */
+  objectsReflinked: number;
+  /** External objects stored by hardlink. */
+  objectsHardlinked: number;
+  /** External objects stored by copying bytes. */
+  objectsCopied: number;
+  /** External objects the destination already had. */
+  objectsAlreadyPresent: number;
+  /** Layer bytes transferred (tar size). */
+  bytes: number;
+  /** Wall-clock seconds. */
+  seconds: number;
+}
+
+/** `--zerocopy` cannot work between these repositories; nothing was written. */
+export class ZeroCopyUnavailableError extends Error {
+  override name = "ZeroCopyUnavailableError";
+  /** Why: different algorithms or different filesystems. */
+  readonly reason: "algorithm" | "filesystem";
+  constructor(reason: "algorithm" | "filesystem", detail: string) {
+    super(`--zerocopy is not possible: ${detail}`);
+    this.reason = reason;
+  }
+}
+
+/** The source image has no manifest or config. */
+export class EmptyImageError extends Error {
+  override name = "EmptyImageError";
+  /** The image reference. */
+  readonly image: string;
+  constructor(image: string) {
+    super(`Source image "${image}" has an empty manifest or config`);
+    this.image = image;
+  }
+}
+
+/**
+ * Copy `image` (a tag or `@sha256:<manifest digest>` in the source) from `source` to `sink`.
+ *
+ * @throws {ZeroCopyUnavailableError} with `zerocopy`, when the algorithms or filesystems differ
+ *   (checked before anything is written).
+ * @throws the source's not-found error, `DiffIdMismatchError` from the sink, I/O errors.
+ */
+export async function copyImage(
+  source: LayerSource,
+  sink: LayerSink,
+  image: string,
+  opts: CopyOptions = {},
+): Promise<CopySummary> {
+  const t0 = performance.now();
+  if (opts.zerocopy) {
+    if (source.algorithm !== sink.algorithm) {
+      throw new ZeroCopyUnavailableError(
+        "algorithm",
+        `--zerocopy requires matching hash algorithms; source uses ${source.algorithm} but destination uses ${sink.algorithm}`,
+      );
+    }
+    if (
+      source.objectsDevice !== undefined && sink.objectsDevice !== undefined &&
+      source.objectsDevice !== sink.objectsDevice
+    ) {
+      throw new ZeroCopyUnavailableError(
+        "filesystem",
+        "source and destination repositories are on different filesystems (reflinks and hardlinks need one filesystem)",
+      );
+    }
+  }
+  const img = await source.inspect(image);
+  if (img.manifest.length === 0 || img.config.length === 0) throw new EmptyImageError(image);
+  const summary: CopySummary = {
+    image,
+    tag: null,
+    manifestDigest: img.manifestDigest,
+    configDigest: "",
+    manifestVerity: "",
+    configVerity: "",
+    algorithms: { source: source.algorithm, destination: sink.algorithm },
+    layersCopied: 0,
+    layersSkipped: 0,
+    objectsReflinked: 0,
+    objectsHardlinked: 0,
+    objectsCopied: 0,
+    objectsAlreadyPresent: 0,
+    bytes: 0,
+    seconds: 0,
+  };
+  opts.onEvent?.({ type: "start", image, layers: img.layerIds.length });
+  const layers = [];
+  for (const [index, diffId] of img.layerIds.entries()) {
+    const existing = await sink.hasLayer(diffId);
+    if (existing !== null) {
+      summary.layersSkipped++;
+      layers.push({ diffId, verity: existing });
+      opts.onEvent?.({ type: "layer-skipped", index, diffId });
+      continue;
+    }
+    opts.onEvent?.({ type: "layer-start", index, diffId });
+    await using transfer = await source.getLayer(diffId);
+    let bytes = 0;
+    const r = await sink.putLayer(diffId, transfer, {
+      allowReflink: true,
+      // Hardlinks only between repositories of one algorithm: in a secure repository the
+      // link would need fs-verity enabled in place on the source's file (cli-oci-cstor §3.4).
+      allowHardlink: source.algorithm === sink.algorithm,
+      allowCopy: !opts.zerocopy,
+      onProgress: (n) => {
+        bytes = n;
+        opts.onEvent?.({ type: "layer-progress", index, diffId, bytes: n });
+      },
+    });
+    summary.layersCopied++;
+    summary.bytes += bytes;
+    summary.objectsReflinked += r.stats.objectsReflinked;
+    summary.objectsHardlinked += r.stats.objectsHardlinked;
+    summary.objectsCopied += r.stats.objectsCopied;
+    summary.objectsAlreadyPresent += r.stats.objectsAlreadyPresent;
+    layers.push({ diffId, verity: r.verity });
+    opts.onEvent?.({ type: "layer-done", index, diffId, bytes, stats: r.stats });
+  }
+  const tag = opts.name ?? img.tag;
+  const fin = await sink.finalizeImage(img.manifest, img.config, layers, tag);
+  opts.onEvent?.({ type: "finalized", manifestDigest: fin.manifestDigest });
+  summary.tag = tag ?? null;
+  summary.configDigest = fin.configDigest;
+  summary.manifestVerity = fin.manifestVerity.toHex();
+  summary.configVerity = fin.configVerity.toHex();
+  summary.seconds = (performance.now() - t0) / 1000;
+  return summary;
+}

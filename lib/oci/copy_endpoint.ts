@@ -1,0 +1,168 @@
+/**
+ * The two abstract ends of `oci copy` (DESIGN "Layers"): a layer source and a layer sink.
+ * A local repository implements both ({@link LocalRepositoryEndpoint}); the varlink client
+ * implements them over a socket. `copyImage` only ever talks to these interfaces, so
+ * `lib/oci/` never imports `lib/varlink/`.
+ *
+ * A layer travels as splitdirfdstream bytes plus directory fds: exactly what GetLayer puts in
+ * its pipe and PutLayer reads from it.
+ *
+ * @module
+ */
+
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { HashAlgorithm } from "../fsverity/mod.ts";
+import type { Repository } from "../repository/repository.ts";
+import { SplitdirfdstreamDecoderStream } from "../splitdirfdstream/decoder.ts";
+import { SplitdirfdstreamEncoderStream } from "../splitdirfdstream/encoder.ts";
+import { type FinalizedImage, finalizeImage, type LayerRef, resolveImage } from "./image_store.ts";
+import { drainChunks, produceLayer } from "./layer_sync.ts";
+import type { LayerStats } from "./layer_writer.ts";
+import { layerStreamName } from "./names.ts";
+import { listTags, resolveManifestDigest } from "./image_store.ts";
+
+/** An image's documents as the source stores them (bytes kept exactly). */
+export interface SourceImage {
+  /** `sha256:` of the manifest. */
+  manifestDigest: string;
+  /** Raw manifest bytes. */
+  manifest: Uint8Array;
+  /** Raw config bytes. */
+  config: Uint8Array;
+  /** Layer ids in order: config diff_ids (container images) or manifest layer digests. */
+  layerIds: string[];
+  /** A tag of the source image, when the reference was a tag (default `--name`). */
+  tag?: string;
+}
+
+/** A layer in transit: splitdirfdstream bytes and the dirfds its FileBackedData chunks use. */
+export interface LayerTransfer extends AsyncDisposable {
+  /** splitdirfdstream bytes. */
+  bytes: ReadableStream<Uint8Array>;
+  /** Directory fds (owned by this transfer until disposed). */
+  dirfds: OwnedFd[];
+}
+
+/** Where layers come from. */
+export interface LayerSource {
+  /** fs-verity algorithm of the source repository. */
+  readonly algorithm: HashAlgorithm;
+  /** `st_dev` of the source `objects/` directory, when local. */
+  readonly objectsDevice?: bigint;
+  /** Read an image's manifest and config by tag or `@sha256:…`. */
+  inspect(image: string): Promise<SourceImage>;
+  /** Stream one stored layer. */
+  getLayer(diffId: string): Promise<LayerTransfer>;
+}
+
+/** How the sink may store objects. */
+export interface PutLayerOptions {
+  /** Try reflinks. */
+  allowReflink: boolean;
+  /** Try hardlinks. */
+  allowHardlink: boolean;
+  /** Fall back to copying. */
+  allowCopy: boolean;
+  /** Layer bytes consumed so far. */
+  onProgress?: (bytes: number) => void;
+}
+
+/** What a sink reports for one stored layer (PutLayerReply's counters). */
+export interface PutLayerResult {
+  /** fs-verity of the new layer splitstream. */
+  verity: Uint8Array;
+  /** Counters. */
+  stats: LayerStats;
+}
+
+/** Where layers go. */
+export interface LayerSink {
+  /** fs-verity algorithm of the destination repository. */
+  readonly algorithm: HashAlgorithm;
+  /** `st_dev` of the destination `objects/` directory, when local. */
+  readonly objectsDevice?: bigint;
+  /** The stored layer's verity, or null when absent. */
+  hasLayer(diffId: string): Promise<Uint8Array | null>;
+  /** Consume a layer; verifies its sha256 against `diffId` before naming anything. */
+  putLayer(diffId: string, layer: LayerTransfer, opts: PutLayerOptions): Promise<PutLayerResult>;
+  /** Write config and manifest streams (bytes kept exactly) and the tag, last. */
+  finalizeImage(
+    manifest: Uint8Array,
+    config: Uint8Array,
+    layers: LayerRef[],
+    tag?: string,
+  ): Promise<FinalizedImage>;
+}
+
+/** A local repository as both ends of a copy. */
+export class LocalRepositoryEndpoint implements LayerSource, LayerSink {
+  readonly #repo: Repository;
+
+  /** Wrap an open repository (opened for writing when used as a sink). */
+  constructor(repo: Repository) {
+    this.#repo = repo;
+  }
+
+  /** The repository's algorithm. */
+  get algorithm(): HashAlgorithm {
+    return this.#repo.algorithm;
+  }
+
+  /** Device of `objects/`. */
+  get objectsDevice(): bigint {
+    return this.#repo.objectsDevice();
+  }
+
+  inspect(image: string): Promise<SourceImage> {
+    const img = resolveImage(this.#repo, image);
+    let tag: string | undefined;
+    if (!image.startsWith("@")) tag = image;
+    else {
+      // A digest reference: default the name to a tag pointing at the same manifest, if any.
+      const digest = resolveManifestDigest(this.#repo, image);
+      tag = listTags(this.#repo).find((t) => resolveManifestDigest(this.#repo, t) === digest);
+    }
+    return Promise.resolve({
+      manifestDigest: img.manifestDigest,
+      manifest: img.manifestBytes,
+      config: img.configBytes,
+      layerIds: img.config?.diffIds ?? img.manifest.layers.map((l) => l.digest),
+      ...(tag === undefined ? {} : { tag }),
+    });
+  }
+
+  getLayer(diffId: string): Promise<LayerTransfer> {
+    const produced = produceLayer(this.#repo, diffId);
+    return Promise.resolve({
+      bytes: produced.chunks.pipeThrough(new SplitdirfdstreamEncoderStream()),
+      dirfds: produced.dirfds,
+      [Symbol.asyncDispose]() {
+        produced[Symbol.dispose]();
+        return Promise.resolve();
+      },
+    });
+  }
+
+  hasLayer(diffId: string): Promise<Uint8Array | null> {
+    return Promise.resolve(this.#repo.hasStream(layerStreamName(diffId)));
+  }
+
+  async putLayer(
+    diffId: string,
+    layer: LayerTransfer,
+    opts: PutLayerOptions,
+  ): Promise<PutLayerResult> {
+    const chunks = layer.bytes.pipeThrough(new SplitdirfdstreamDecoderStream());
+    const r = await drainChunks(this.#repo, chunks, layer.dirfds, { diffId, ...opts });
+    return { verity: r.verity, stats: r.stats };
+  }
+
+  finalizeImage(
+    manifest: Uint8Array,
+    config: Uint8Array,
+    layers: LayerRef[],
+    tag?: string,
+  ): Promise<FinalizedImage> {
+    return Promise.resolve(finalizeImage(this.#repo, manifest, config, layers, tag));
+  }
+}

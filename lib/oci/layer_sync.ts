@@ -1,0 +1,161 @@
+/**
+ * Layer transfer through splitdirfdstream, both ends:
+ *
+ * - {@link produceLayer}: a stored layer splitstream → splitdirfdstream chunks. Inline bytes
+ *   become Metadata chunks; each external object becomes a FileBackedData chunk naming
+ *   `XX/<rest>` beneath dirfd 0, the source repository's `objects/` directory (composefs-rs
+ *   `layer_sync.rs`, spec cli-oci-cstor §3.2).
+ * - {@link drainChunks}: splitdirfdstream chunks + dirfds → a layer splitstream in a
+ *   repository, through the same {@link LayerWriter} as a tar import, so every path writes
+ *   byte-identical streams. Object IDs are computed in the destination's algorithm while the
+ *   bytes are read; the layer's sha256 must equal its diff_id before anything is named.
+ *
+ * `oci copy`, varlink GetLayer/PutLayer and the containers-storage import all use these two.
+ *
+ * @module
+ */
+
+import { fstat } from "../../ffi/fs.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { Chunk } from "../splitdirfdstream/chunk.ts";
+import { openChunkFile } from "../splitdirfdstream/reconstruct.ts";
+import type { Repository } from "../repository/repository.ts";
+import type { HashAlgorithm } from "../fsverity/mod.ts";
+import { CONTENT_TYPE } from "../repository/splitstream.ts";
+import { type LayerCommit, LayerWriter } from "./layer_writer.ts";
+import { layerStreamName } from "./names.ts";
+
+/** How the drain may store external objects. */
+export interface DrainOptions {
+  /** The layer's diff_id (`sha256:<hex>`): the drained tar must hash to it. */
+  diffId: string;
+  /** Try FICLONE first (default true). */
+  allowReflink?: boolean;
+  /** Then try a hardlink (default true; only happens on the same filesystem). */
+  allowHardlink?: boolean;
+  /** Finally copy bytes (default true; false = `--zerocopy`). */
+  allowCopy?: boolean;
+  /** Called with the number of layer bytes consumed so far (for progress). */
+  onProgress?: (bytes: number) => void;
+}
+
+/**
+ * Consume a splitdirfdstream into `repo` as the layer `oci-layer-<diffId>`.
+ *
+ * Metadata chunks are stored inline; InlineData and FileBackedData chunks are file contents
+ * (inline up to 64 bytes, else objects). FileBackedData files are opened with openat2 beneath
+ * `dirfds[index]` and must be exactly as long as declared.
+ *
+ * @throws {DiffIdMismatchError} the reconstructed tar does not hash to `diffId` (nothing named).
+ * @throws the splitdirfdstream path errors (`InvalidFilenameError`, `DirfdIndexOutOfRangeError`,
+ *   `FileOpenError`, …) and `RangeError` for a file whose size differs from the chunk's.
+ */
+export async function drainChunks(
+  repo: Repository,
+  chunks: AsyncIterable<Chunk> | Iterable<Chunk>,
+  dirfds: readonly OwnedFd[],
+  opts: DrainOptions,
+): Promise<LayerCommit> {
+  using w = new LayerWriter(repo, { diffId: opts.diffId });
+  let bytes = 0;
+  for await (const c of chunks) {
+    if (c.type === "metadata") {
+      w.writeInline(c.data);
+      bytes += c.data.length;
+    } else if (c.type === "inlineData") {
+      w.beginFile(c.data.length);
+      w.writeFileChunk(c.data);
+      w.endFile();
+      bytes += c.data.length;
+    } else {
+      using fd = openChunkFile(dirfds, c.dirfdIndex, c.filename);
+      const allowHardlink = opts.allowHardlink ?? true;
+      // A producer that serves a repository names files `XX/<rest>`: a candidate object ID
+      // for a hardlink. Only a candidate: the repository re-hashes before linking.
+      const knownId = allowHardlink ? objectIdFromPath(c.filename, repo.algorithm) : undefined;
+      w.writeFileFromFd(fd, c.contentLength, {
+        allowReflink: opts.allowReflink ?? true,
+        allowHardlink,
+        allowCopy: opts.allowCopy ?? true,
+        ...(knownId ? { knownId } : {}),
+      });
+      bytes += c.contentLength;
+    }
+    opts.onProgress?.(bytes);
+  }
+  return w.commit();
+}
+
+/** `XX/<rest>` with the hex length of `alg` → the object ID it names, else undefined. */
+function objectIdFromPath(filename: string, alg: HashAlgorithm): Uint8Array | undefined {
+  const hexLen = alg === "sha256" ? 64 : 128;
+  if (filename.length !== hexLen + 1 || filename[2] !== "/") return undefined;
+  const hex = filename.slice(0, 2) + filename.slice(3);
+  if (!/^[0-9a-f]+$/.test(hex)) return undefined;
+  return Uint8Array.fromHex(hex);
+}
+
+/** A layer being produced: its chunks and the directory fds they refer to. */
+export interface ProducedLayer extends Disposable {
+  /** The chunks, in stream order. */
+  chunks: ReadableStream<Chunk>;
+  /** dirfd 0 = the source repository's `objects/` directory (a dup owned by this value). */
+  dirfds: OwnedFd[];
+  /** Total tar size recorded in the splitstream. */
+  size: number;
+}
+
+/** Largest Metadata chunk the producer emits: inline runs are split so memory stays bounded. */
+const MAX_METADATA_CHUNK = 1024 * 1024;
+
+/**
+ * Produce the stored layer `oci-layer-<diffId>` of `repo` as splitdirfdstream chunks.
+ *
+ * @throws the repository's not-found error when the layer stream is absent.
+ */
+export function produceLayer(repo: Repository, diffId: string): ProducedLayer {
+  const stream = repo.readStream(layerStreamName(diffId), CONTENT_TYPE.OCI_LAYER);
+  const objects = repo.objectsDirFd().dup();
+  const it = stream.chunks()[Symbol.iterator]();
+  let pending: Chunk[] = [];
+  const chunks = new ReadableStream<Chunk>({
+    pull(controller) {
+      while (pending.length === 0) {
+        const r = it.next();
+        if (r.done) {
+          controller.close();
+          return;
+        }
+        const c = r.value;
+        if ("inline" in c) {
+          for (let off = 0; off < c.inline.length; off += MAX_METADATA_CHUNK) {
+            pending.push({
+              type: "metadata",
+              data: c.inline.subarray(off, off + MAX_METADATA_CHUNK),
+            });
+          }
+        } else {
+          using fd = repo.openObject(c.external);
+          pending.push({
+            type: "fileBackedData",
+            contentLength: fstat(fd).size,
+            dirfdIndex: 0,
+            filename: repo.objectPath(c.external),
+          });
+        }
+      }
+      controller.enqueue(pending.shift()!);
+    },
+    cancel() {
+      pending = [];
+    },
+  }, { highWaterMark: 16 });
+  return {
+    chunks,
+    dirfds: [objects],
+    size: stream.streamSize,
+    [Symbol.dispose]() {
+      objects.close();
+    },
+  };
+}
