@@ -5,6 +5,11 @@
  */
 
 import type { CommandSpec } from "./command.ts";
+import { ociCopyCommand } from "./cmd_oci_copy.ts";
+import { demoCommand } from "./cmd_demo.ts";
 
 /** The registered commands. */
-export const COMMANDS: CommandSpec[] = [];
+export const COMMANDS: CommandSpec[] = [
+  ociCopyCommand,
+  demoCommand,
+];

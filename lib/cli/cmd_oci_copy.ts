@@ -1,0 +1,111 @@
+/**
+ * `oci copy IMAGE --from SRC [--name NAME] [--zerocopy] [--json]`: the global repository
+ * (`--repo`/`--user`/`--system`) is the destination, as composefs-rs decided.
+ *
+ * @module
+ */
+
+import { Repository } from "../repository/repository.ts";
+import { type CopyEvent, copyImage, type CopySummary } from "../oci/copy.ts";
+import { LocalRepositoryEndpoint } from "../oci/copy_endpoint.ts";
+import type { CommandSpec } from "./command.ts";
+import { formatBytes, type Output } from "./output.ts";
+import { repositoryPath } from "./oci_commands.ts";
+import { UsageError } from "./errors.ts";
+
+function reporter(out: Output): (e: CopyEvent) => void {
+  let total = 0;
+  const short = (d: string) => d.slice(7, 19);
+  return (e) => {
+    switch (e.type) {
+      case "start":
+        total = e.layers;
+        out.progress(`Copying ${e.image}: ${e.layers} layers`, true);
+        break;
+      case "layer-skipped":
+        out.progress(`layer ${e.index + 1}/${total} ${short(e.diffId)}: already present`, true);
+        break;
+      case "layer-start":
+        out.progress(`layer ${e.index + 1}/${total} ${short(e.diffId)}: 0 B`, true);
+        break;
+      case "layer-progress":
+        out.progress(`layer ${e.index + 1}/${total} ${short(e.diffId)}: ${formatBytes(e.bytes)}`);
+        break;
+      case "layer-done":
+        out.progress(
+          `layer ${e.index + 1}/${total} ${short(e.diffId)}: ${formatBytes(e.bytes)} done`,
+          true,
+        );
+        break;
+      case "finalized":
+        out.progressDone();
+        break;
+    }
+  };
+}
+
+/** The text summary (cfsctl's lines, then our counters). */
+export function copySummaryLines(s: CopySummary, from: string): string[] {
+  return [
+    `Copied image ${s.image} from ${from} to destination repo${
+      s.tag ? `, tagged as ${s.tag}` : ""
+    }`,
+    `Manifest digest: ${s.manifestDigest}`,
+    `Manifest verity: ${s.manifestVerity}`,
+    `Config digest:   ${s.configDigest}`,
+    `Config verity:   ${s.configVerity}`,
+    `Layers: ${s.layersCopied} copied, ${s.layersSkipped} already present (${s.algorithms.source} -> ${s.algorithms.destination})`,
+    `Objects: ${s.objectsReflinked} reflinked, ${s.objectsHardlinked} hardlinked, ${s.objectsCopied} copied, ${s.objectsAlreadyPresent} already present`,
+    `Transferred ${formatBytes(s.bytes)} in ${s.seconds.toFixed(2)} s`,
+  ];
+}
+
+/** `oci copy`. */
+export const ociCopyCommand: CommandSpec = {
+  words: ["oci", "copy"],
+  summary: "Copy an image from another repository (the global repository is the destination)",
+  synopsis: "IMAGE",
+  help: "IMAGE is a tag in the source repository or @sha256:<manifest digest>. Each layer " +
+    "travels as a splitdirfdstream; objects are reflinked, else hardlinked (same algorithm " +
+    "and filesystem), else copied. --name defaults to the source's tag.",
+  positionals: { min: 1, max: 1 },
+  options: {
+    from: { type: "string", valueName: "PATH", description: "Source repository (required)" },
+    name: { type: "string", valueName: "NAME", description: "Tag in the destination" },
+    zerocopy: {
+      type: "boolean",
+      description: "Reflink or hardlink only; refuse when that is impossible",
+    },
+    json: { type: "boolean", description: "Print the summary as JSON" },
+  },
+  async run(ctx) {
+    const from = ctx.values.from as string | undefined;
+    if (from === undefined) throw new UsageError("Missing --from SRC_REPO", "oci copy");
+    if (ctx.global.hash !== undefined) {
+      throw new UsageError(
+        "--hash does not apply to oci copy: each side's algorithm comes from its meta.json",
+        "oci copy",
+      );
+    }
+    using src = await Repository.open(from, { write: false });
+    using dst = await Repository.open(repositoryPath(ctx.global), {
+      write: true,
+      insecure: ctx.global.insecure,
+      requireVerity: ctx.global.requireVerity,
+      noUpgrade: ctx.global.noUpgrade,
+    });
+    const summary = await copyImage(
+      new LocalRepositoryEndpoint(src),
+      new LocalRepositoryEndpoint(dst),
+      ctx.args[0],
+      {
+        name: ctx.values.name as string | undefined,
+        zerocopy: ctx.values.zerocopy === true,
+        onEvent: reporter(ctx.out),
+      },
+    );
+    ctx.out.progressDone();
+    for (const l of copySummaryLines(summary, from)) ctx.out.line(l);
+    ctx.out.result(summary);
+  },
+};
