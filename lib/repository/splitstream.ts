@@ -471,7 +471,7 @@ export function parseSplitstream(
     objectRefs,
     namedRefs,
     chunks: () => ({
-      [Symbol.iterator]: () => decodeChunks(streamSection, objectRefs, streamSize),
+      [Symbol.iterator]: () => decodeChunks(streamSection, objectRefs),
     }),
   };
 }
@@ -480,7 +480,6 @@ export function parseSplitstream(
 function* decodeChunks(
   section: Uint8Array,
   objectRefs: Uint8Array[],
-  streamSize: number,
 ): Generator<SplitstreamChunk, void, undefined> {
   using dec = new ZstdDecompressor();
   const header = new Uint8Array(8);
@@ -489,7 +488,6 @@ function* decodeChunks(
   // Inline chunk being collected: its pieces and how many bytes are still missing.
   let parts: Uint8Array[] = [];
   let missing = 0;
-  let total = 0;
   const it = dec.decompress(section);
   for (;;) {
     let r: IteratorResult<Uint8Array, void>;
@@ -533,13 +531,10 @@ function* decodeChunks(
         }
         yield { external: objectRefs[Number(n)] };
       } else {
-        // Rust writers never exceed stream_size; the check also bounds what we buffer.
-        total += Number(-n);
-        if (-n > BigInt(streamSize) || total > streamSize) {
-          throw new SplitstreamError(
-            "bad-chunk",
-            `inline chunk of ${-n} bytes exceeds the stream size ${streamSize}`,
-          );
+        // Like composefs-rs, stream_size is not checked against the chunks. Nothing is
+        // allocated up front: the parts collect only data that really follows.
+        if (-n > BigInt(Number.MAX_SAFE_INTEGER)) {
+          throw new SplitstreamError("bad-chunk", `inline chunk of ${-n} bytes is impossible`);
         }
         missing = Number(-n);
       }

@@ -253,8 +253,17 @@ Deno.test("splitstream: each malformation has its reason", () => {
     reason(mut((_, v) => v.setBigUint64(40, v.getBigUint64(32, true), true))),
     "index-out-of-range",
   );
-  // stream_size smaller than the inline chunk
-  assert.equal(reason(mut((_, v) => v.setBigUint64(104, 2n, true))), "bad-chunk");
+  // stream_size is informational, as in composefs-rs
+  assert.equal(reason(mut((_, v) => v.setBigUint64(104, 2n, true))), "ok");
+  // An inline chunk claiming more bytes than follow (HELLO's raw block, -5 → -6 / -2^62).
+  const hello = build("sha256", [{ t: "inline", bytes: new TextEncoder().encode("hello") }], 0n);
+  const at = hello.indexOf(0xfb);
+  const short = hello.slice();
+  short[at] = 0xfa;
+  assert.equal(reason(short), "bad-chunk");
+  const huge = hello.slice();
+  new DataView(huge.buffer).setBigInt64(at, -(1n << 62n), true);
+  assert.equal(reason(huge), "bad-chunk");
 });
 
 Deno.test("splitstream: bit flips in the compressed sections decode or fail cleanly (fuzz)", () => {
