@@ -89,10 +89,12 @@ Deno.test("event_loop: abort rejects with the reason and the pending wait is rel
 });
 
 Deno.test("event_loop: regular files are always ready (epoll refuses them)", async () => {
-  using f = openPath("/etc/hostname");
-  await waitReadable(f);
-  await waitWritable(f);
-  assert.equal(eventLoopBusy(), false);
+  await assertNoFdLeak(async () => {
+    using f = openPath("/etc/hostname");
+    await waitReadable(f);
+    await waitWritable(f);
+    assert.equal(eventLoopBusy(), false);
+  });
 });
 
 Deno.test("event_loop: a process whose last wait was aborted exits promptly", async () => {

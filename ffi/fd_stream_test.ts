@@ -111,17 +111,22 @@ Deno.test("fd_stream: BYOB reads fill the caller's buffer", async () => {
 });
 
 Deno.test("fd_stream: small reads are copied out, not 1 MiB buffers each", async () => {
-  const p = pipe();
-  const reader = readableFromFd(p.read).getReader();
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < 5; i++) {
-    writeAll(p.write, new Uint8Array([i]));
-    const { value } = await reader.read();
-    chunks.push(value!);
-  }
-  p.write.close();
-  assert.equal((await reader.read()).done, true);
-  for (const c of chunks) assert.equal(c.buffer.byteLength, 1);
+  await assertNoFdLeak(async () => {
+    const p = pipe();
+    const reader = readableFromFd(p.read).getReader();
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < 5; i++) {
+      writeAll(p.write, new Uint8Array([i]));
+      const { value } = await reader.read();
+      chunks.push(value!);
+    }
+    p.write.close();
+    assert.equal((await reader.read()).done, true);
+    for (const [i, c] of chunks.entries()) {
+      assert.deepEqual([...c], [i]);
+      assert.equal(c.buffer.byteLength, 1);
+    }
+  });
 });
 
 Deno.test("fd_stream: writing to a pipe without reader fails with EPIPE and closes the fd", async () => {

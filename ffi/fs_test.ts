@@ -9,6 +9,7 @@ import {
   fstatfs,
   fsync,
   linkAt,
+  linkFd,
   lstatAt,
   ofdLock,
   openBeneath,
@@ -307,5 +308,34 @@ Deno.test("fs: fstat, fsync and syncfs on a regular file; symlinkAt is not follo
     symlinkAt("f", d, "l");
     assert.equal(lstatAt(d, "l").mode & C.S_IFMT, C.S_IFLNK);
     assert.equal(errnoOf(() => openBeneath(d, "l")), "ELOOP");
+  });
+});
+
+Deno.test("fs: FICLONE into an O_TMPFILE on loop btrfs; btrfs ↔ ext4 is EXDEV", async () => {
+  await using btrfs = await loopMount("btrfs");
+  await using ext4 = await loopMount("ext4");
+  await assertNoFdLeak(() => {
+    using b = openDir(btrfs.path);
+    using e = openDir(ext4.path);
+    assert.equal(fstatfs(b).type, FS_MAGIC.BTRFS);
+    const body = pattern(4 * 1024 * 1024 + 17, 5);
+    createFile(b, "src", body);
+    {
+      using src = openBeneath(b, "src");
+      using obj = createTmpObject(b);
+      ficlone(obj.fd, src);
+      obj.link("clone");
+      assert.equal(errnoOf(() => obj.link("clone")), "EEXIST");
+    }
+    {
+      using clone = openBeneath(b, "clone");
+      assert.deepEqual(readAllAt(clone), body);
+    }
+    using src = openBeneath(b, "src");
+    using dst = openBeneath(e, "x", { flags: C.O_WRONLY | C.O_CREAT, mode: 0o644 });
+    assert.equal(errnoOf(() => ficlone(dst, src)), "EXDEV");
+    // An O_TMPFILE cannot be linked into another filesystem either.
+    using tmp = createTmpObject(b);
+    assert.equal(errnoOf(() => linkFd(tmp.fd, e, "elsewhere")), "EXDEV");
   });
 });

@@ -185,16 +185,18 @@ Deno.test("socket: waits abort and close cancels them; nothing stays pending", a
 });
 
 Deno.test("socket: concurrent senders do not interleave their bytes", async () => {
-  const [a, b] = UnixSocket.pair();
-  using _a = a;
-  using _b = b;
-  const m1 = new Uint8Array(300_000).fill(1);
-  const m2 = new Uint8Array(300_000).fill(2);
-  const sends = Promise.all([a.sendMessage(m1), a.sendMessage(m2)]);
-  const got = await recvExactly(b, 600_000);
-  await sends;
-  assert.ok(got.bytes.subarray(0, 300_000).every((x) => x === 1));
-  assert.ok(got.bytes.subarray(300_000).every((x) => x === 2));
+  await assertNoFdLeak(async () => {
+    const [a, b] = UnixSocket.pair();
+    using _a = a;
+    using _b = b;
+    const m1 = new Uint8Array(300_000).fill(1);
+    const m2 = new Uint8Array(300_000).fill(2);
+    const sends = Promise.all([a.sendMessage(m1), a.sendMessage(m2)]);
+    const got = await recvExactly(b, 600_000);
+    await sends;
+    assert.ok(got.bytes.subarray(0, 300_000).every((x) => x === 1));
+    assert.ok(got.bytes.subarray(300_000).every((x) => x === 2));
+  });
 });
 
 Deno.test("socket: every socket and received fd is close-on-exec and non-blocking", async () => {
