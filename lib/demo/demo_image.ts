@@ -39,7 +39,7 @@ export interface DemoImageOptions {
   seed?: number;
   /** Files in the base layer (default 300). */
   files?: number;
-  /** Largest file size in bytes (default 256 KiB). */
+  /** Largest file size in bytes (default 128 KiB). */
   maxFileSize?: number;
   /** gzip layers (default true). */
   gzip?: boolean;
@@ -50,7 +50,7 @@ export function demoLayers(opts: DemoImageOptions = {}): Uint8Array[] {
   const rand = prng(opts.seed ?? 1);
   const pick = (n: number) => new DataView(rand(4).buffer).getUint32(0, true) % n;
   const files = opts.files ?? 300;
-  const maxSize = opts.maxFileSize ?? 256 * 1024;
+  const maxSize = opts.maxFileSize ?? 128 * 1024;
   const sizes = [0, 1, 63, 64, 65, 4095, 4096, 4097];
   const base: TarEntry[] = [
     { path: "etc/", type: "dir", mode: 0o755 },
