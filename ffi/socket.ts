@@ -37,6 +37,8 @@ const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 /** send/recv flags (bits/socket.h). */
 const MSG_CTRUNC = 0x8;
+/** A datagram/seqpacket message was longer than the buffer (the rest is discarded). */
+const MSG_TRUNC = 0x20;
 const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
 const MSG_CMSG_CLOEXEC = 0x40000000;
@@ -77,6 +79,22 @@ export class ControlTruncatedError extends Error {
     );
     this.received = received;
     this.capacity = capacity;
+  }
+}
+
+/**
+ * A seqpacket message did not fit the receive buffer (MSG_TRUNC); its tail was discarded by the
+ * kernel. Any fds it carried have been closed.
+ */
+export class MessageTruncatedError extends Error {
+  /** Error name. */
+  override name = "MessageTruncatedError";
+  /** Bytes of the message that were delivered (the buffer size). */
+  readonly delivered: number;
+  /** `delivered` bytes fitted; the message was longer. */
+  constructor(delivered: number) {
+    super(`Received message was longer than the ${delivered}-byte buffer (MSG_TRUNC)`);
+    this.delivered = delivered;
   }
 }
 
@@ -333,7 +351,9 @@ export class UnixSocket implements Disposable {
 
   /**
    * Receive up to `buf.length` bytes (one recvmsg) and any fds that came with them. `n === 0`
-   * means the peer closed. Received fds are always owned: on MSG_CTRUNC they are closed and a
+   * means the peer closed. A seqpacket message must fit in one call: at most `buf.length` and
+   * 64 KiB, else {@link MessageTruncatedError}. Received fds are always owned: on MSG_CTRUNC they
+   * are closed and a
    * {@link ControlTruncatedError} is thrown.
    */
   async recvMessage(buf: Uint8Array, opts: RecvOptions = {}): Promise<ReceivedMessage> {
@@ -364,6 +384,10 @@ export class UnixSocket implements Disposable {
         if (b.flags & MSG_CTRUNC) {
           for (const f of fds) f.close();
           throw new ControlTruncatedError(fds.length, maxFds);
+        }
+        if (b.flags & MSG_TRUNC) {
+          for (const f of fds) f.close();
+          throw new MessageTruncatedError(n);
         }
         if (n > 0) buf.set(b.stage.subarray(0, n));
         return { n, fds };

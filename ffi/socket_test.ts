@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { ControlTruncatedError, SocketClosedError, UnixSocket } from "./socket.ts";
+import {
+  ControlTruncatedError,
+  MessageTruncatedError,
+  SocketClosedError,
+  UnixSocket,
+} from "./socket.ts";
 import { fstat, pipe, read, write } from "./fs.ts";
 import type { OwnedFd } from "./owned_fd.ts";
 import { eventLoopBusy, eventLoopIdle } from "./event_loop.ts";
@@ -237,5 +242,25 @@ Deno.test("socket: every socket and received fd is close-on-exec and non-blockin
     const buf = new Uint8Array(64);
     const m = await y.recvMessage(buf);
     assert.equal(new TextDecoder().decode(buf.subarray(0, m.n)), "via passed socket");
+  });
+});
+
+Deno.test("socket: seqpacket keeps message boundaries and reports truncation", async () => {
+  await assertNoFdLeak(async () => {
+    const [a, b] = UnixSocket.pair({ type: "seqpacket" });
+    using _a = a;
+    using _b = b;
+    await a.sendMessage(enc.encode("one"));
+    await a.sendMessage(enc.encode("two!"));
+    const buf = new Uint8Array(64);
+    assert.equal((await b.recvMessage(buf)).n, 3);
+    assert.equal(dec.decode(buf.subarray(0, 3)), "one");
+    assert.equal((await b.recvMessage(buf)).n, 4);
+    assert.equal(dec.decode(buf.subarray(0, 4)), "two!");
+    const p = pipe();
+    using r = p.read;
+    using _w = p.write;
+    await a.sendMessage(enc.encode("too long for the buffer"), [r]);
+    await assert.rejects(b.recvMessage(new Uint8Array(4)), MessageTruncatedError);
   });
 });
