@@ -9,22 +9,12 @@ import { initCommand } from "./cmd_init.ts";
 import { fsckCommand } from "./cmd_fsck.ts";
 import { gcCommand } from "./cmd_gc.ts";
 import { catCommand, imageObjectsCommand, imagesCommand } from "./cmd_repo_read.ts";
-import { initCommand } from "./cmd_init.ts";
-import { fsckCommand } from "./cmd_fsck.ts";
-import { gcCommand } from "./cmd_gc.ts";
-import { catCommand, imageObjectsCommand, imagesCommand } from "./cmd_repo_read.ts";
 import { ociCopyCommand } from "./cmd_oci_copy.ts";
 import { demoCommand } from "./cmd_demo.ts";
 import { OCI_COMMANDS } from "./oci_commands.ts";
 
 /** The registered commands. */
 export const COMMANDS: CommandSpec[] = [
-  initCommand,
-  catCommand,
-  gcCommand,
-  imagesCommand,
-  imageObjectsCommand,
-  fsckCommand,
   initCommand,
   catCommand,
   gcCommand,
