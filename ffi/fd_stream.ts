@@ -55,6 +55,8 @@ function closeFd(fd: OwnedFd): void {
 /**
  * A byte stream (`type: "bytes"`, BYOB readers supported) of everything readable from `fd` until
  * EOF. Takes ownership of `fd`: sets O_NONBLOCK and closes it at EOF, on error or on cancel.
+ * O_NONBLOCK belongs to the open file description, so dups and other processes sharing it (a
+ * child's stdout, say) see it too: hand over a description only this process reads.
  *
  * @example
  * ```ts
