@@ -44,8 +44,8 @@
  * pass them through {@link validateFilename} (no `..` component, not absolute, no NUL, not
  * empty, ≤ 4096 bytes) and open them beneath their dirfd; {@link reconstruct} and
  * {@link openChunkFile} do both, with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
- * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)`, refuse non-regular files, and read through a
- * fixed 128 KiB buffer (never sized from `content_length`).
+ * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)`, refuse non-regular files, and `pread` into
+ * the reader's fixed-size buffer (never sized from `content_length`).
  *
  * ## API
  *

@@ -209,3 +209,26 @@ Deno.test("reconstruct: from decoded bytes (decoder stream → reconstruct)", as
     .pipeThrough(new SplitdirfdstreamDecoderStream());
   assert.equal(await new Response(reconstruct(chunks, [dir])).text(), "mfile");
 });
+
+Deno.test("reconstruct: a BYOB reader reusing one small buffer gets every byte", async () => {
+  await using d = await tempDir();
+  const data = new Uint8Array(100_000).map((_, i) => i % 251);
+  await Deno.writeFile(`${d.path}/f`, data);
+  using dir = openDir(d.path);
+  const chunks: Chunk[] = [
+    { type: "metadata", data: te.encode("head") },
+    fb("f", data.length),
+    { type: "inlineData", data: new Uint8Array(5000).fill(9) },
+  ];
+  const reader = reconstruct(ReadableStream.from(chunks), [dir]).getReader({ mode: "byob" });
+  const got: Uint8Array[] = [];
+  let buf = new Uint8Array(4096);
+  for (;;) {
+    const r = await reader.read(buf);
+    if (r.done) break;
+    assert.ok(r.value.length <= 4096);
+    got.push(r.value.slice());
+    buf = new Uint8Array(r.value.buffer); // the same memory, handed back
+  }
+  assert.deepEqual(concat(got), concat([te.encode("head"), data, new Uint8Array(5000).fill(9)]));
+});
