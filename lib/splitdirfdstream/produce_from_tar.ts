@@ -108,7 +108,10 @@ class ByteSource {
     return out;
   }
 
-  /** Exactly `n` bytes, or fewer if the stream ends first. */
+  /**
+   * Exactly `n` bytes, or fewer if the stream ends first. Memory grows with the bytes that
+   * actually arrive, never with a size a hostile header merely declares.
+   */
   async exact(n: number): Promise<Uint8Array> {
     if (this.#pos + n <= this.#buf.length) {
       const out = this.#buf.subarray(this.#pos, this.#pos + n);
@@ -116,13 +119,19 @@ class ByteSource {
       this.offset += n;
       return out;
     }
-    const out = new Uint8Array(n);
+    const pieces: Uint8Array[] = [];
     let got = 0;
     while (got < n) {
       const piece = await this.some(n - got);
-      if (piece === null) return out.subarray(0, got);
-      out.set(piece, got);
+      if (piece === null) break;
+      pieces.push(piece);
       got += piece.length;
+    }
+    const out = new Uint8Array(got);
+    let off = 0;
+    for (const p of pieces) {
+      out.set(p, off);
+      off += p.length;
     }
     return out;
   }

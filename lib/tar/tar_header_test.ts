@@ -247,3 +247,45 @@ Deno.test("walks GNU tar archives in gnu, posix, ustar and v7 formats", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("fuzz: random header blocks and PAX bodies only give TarHeaderError", async () => {
+  const fc = (await import("fast-check")).default;
+  const valid = header({ name: "a/b", size: 1234, magic: "gnu" });
+  const block = fc.oneof(
+    fc.uint8Array({ minLength: 512, maxLength: 512 }),
+    fc.tuple(
+      fc.array(fc.tuple(fc.nat({ max: 511 }), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+      fc.boolean(),
+    ).map(([edits, fixSum]) => {
+      const b = valid.slice();
+      for (const [at, v] of edits) b[at] = v;
+      if (fixSum) {
+        // Re-sign the mutated block so the parser gets past the checksum.
+        b.set(te.encode("        "), 148);
+        b.set(te.encode(b.reduce((a, x) => a + x, 0).toString(8).padStart(6, "0") + "\0 "), 148);
+      }
+      return b;
+    }),
+  );
+  const typed = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof TarHeaderError)) throw e;
+    }
+  };
+  fc.assert(
+    fc.property(block, fc.uint8Array({ maxLength: 200 }), (b, paxBody) => {
+      typed(() => {
+        const h = parseTarHeader(b);
+        if (h) {
+          assert.ok(Number.isSafeInteger(h.size) && h.size >= 0);
+          new TarEntryResolver().resolve(h);
+        }
+      });
+      typed(() => parsePaxRecords(paxBody));
+      typed(() => parsePaxRecords(new Uint8Array([...te.encode("30 path="), ...paxBody])));
+    }),
+    { seed: 0x7a2, numRuns: 2000 },
+  );
+});
