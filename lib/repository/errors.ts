@@ -6,6 +6,7 @@
 
 /** The process lacks Deno's write (or read) permission for the repository (DESIGN 7). */
 export class RepositoryPermissionError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "RepositoryPermissionError";
   /** The repository path that was checked. */
   readonly path: string;
@@ -13,6 +14,7 @@ export class RepositoryPermissionError extends Error {
   readonly access: "read" | "write";
   /** The Deno flag that would grant it, e.g. `--allow-write=/srv/repo`. */
   readonly flag: string;
+  /** Create the error from its structured fields. */
   constructor(path: string, access: "read" | "write") {
     const flag = `--allow-${access}=${path}`;
     super(
@@ -28,9 +30,11 @@ export class RepositoryPermissionError extends Error {
 
 /** No `meta.json` and no `objects/`: not a composefs repository. */
 export class MetadataMissingError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "MetadataMissingError";
   /** Repository path. */
   readonly path: string;
+  /** Create the error from its structured fields. */
   constructor(path: string) {
     super(`No composefs repository at "${path}": meta.json is missing (run init first)`);
     this.path = path;
@@ -39,9 +43,11 @@ export class MetadataMissingError extends Error {
 
 /** A pre-`meta.json` repository opened with upgrades disabled or read-only. */
 export class OldFormatRepositoryError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "OldFormatRepositoryError";
   /** Repository path. */
   readonly path: string;
+  /** Create the error from its structured fields. */
   constructor(path: string, why: string) {
     super(`Repository "${path}" has no meta.json (old format): ${why}`);
     this.path = path;
@@ -50,11 +56,13 @@ export class OldFormatRepositoryError extends Error {
 
 /** Opening with `--hash` or init with an algorithm that differs from `meta.json`. */
 export class AlgorithmMismatchError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "AlgorithmMismatchError";
   /** Algorithm in `meta.json`. */
   readonly configured: string;
   /** Algorithm requested. */
   readonly requested: string;
+  /** Create the error from its structured fields. */
   constructor(configured: string, requested: string) {
     super(`Repository is configured for "${configured}" but "${requested}" was requested`);
     this.configured = configured;
@@ -64,9 +72,11 @@ export class AlgorithmMismatchError extends Error {
 
 /** `init` found a `meta.json` with a different configuration. */
 export class RepositoryExistsError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "RepositoryExistsError";
   /** Repository path. */
   readonly path: string;
+  /** Create the error from its structured fields. */
   constructor(path: string) {
     super(
       `Repository "${path}" is already initialized with a different configuration (use --reset-metadata to change it)`,
@@ -77,9 +87,11 @@ export class RepositoryExistsError extends Error {
 
 /** A write on a repository opened read-only (or made read-only by a feature flag). */
 export class RepositoryReadOnlyError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "RepositoryReadOnlyError";
   /** Repository path. */
   readonly path: string;
+  /** Create the error from its structured fields. */
   constructor(path: string, why: string) {
     super(`Repository "${path}" is read-only: ${why}`);
     this.path = path;
@@ -88,9 +100,11 @@ export class RepositoryReadOnlyError extends Error {
 
 /** fs-verity is required (secure repository) but the filesystem does not support it. */
 export class VerityUnsupportedError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "VerityUnsupportedError";
   /** What was being written or checked. */
   readonly path: string;
+  /** Create the error from its structured fields. */
   constructor(path: string, hint = "") {
     super(`The filesystem holding "${path}" does not support fs-verity${hint}`);
     this.path = path;
@@ -99,9 +113,11 @@ export class VerityUnsupportedError extends Error {
 
 /** An object's fs-verity digest is missing in a secure repository. */
 export class VerityMissingError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "VerityMissingError";
   /** Object path below `objects/`. */
   readonly path: string;
+  /** Create the error from its structured fields. */
   constructor(path: string) {
     super(`Object "${path}" has no fs-verity enabled, but the repository requires it`);
     this.path = path;
@@ -110,11 +126,13 @@ export class VerityMissingError extends Error {
 
 /** An object's content (or measured digest) does not match its name. */
 export class ObjectDigestMismatchError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "ObjectDigestMismatchError";
   /** Object path below `objects/`. */
   readonly path: string;
   /** Hex digest actually measured. */
   readonly measured: string;
+  /** Create the error from its structured fields. */
   constructor(path: string, measured: string) {
     super(`Object "${path}" has digest "${measured}"`);
     this.path = path;
@@ -124,9 +142,11 @@ export class ObjectDigestMismatchError extends Error {
 
 /** An object that was asked for is not in the repository. */
 export class ObjectNotFoundError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "ObjectNotFoundError";
   /** Object path below `objects/`. */
   readonly path: string;
+  /** Create the error from its structured fields. */
   constructor(path: string, options?: ErrorOptions) {
     super(`Object "${path}" is not in the repository`, options);
     this.path = path;
@@ -135,11 +155,13 @@ export class ObjectNotFoundError extends Error {
 
 /** A stream, image or ref name that does not exist. */
 export class NotFoundError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "NotFoundError";
   /** `stream`, `image` or `ref`. */
   readonly kind: string;
   /** The name looked up. */
   readonly lookup: string;
+  /** Create the error from its structured fields. */
   constructor(kind: string, lookup: string, options?: ErrorOptions) {
     super(`No ${kind} named "${lookup}"`, options);
     this.kind = kind;
@@ -149,9 +171,11 @@ export class NotFoundError extends Error {
 
 /** A stream/image/ref name that would leave its directory or is otherwise unsafe. */
 export class InvalidNameError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "InvalidNameError";
   /** The rejected name. */
   readonly value: string;
+  /** Create the error from its structured fields. */
   constructor(value: string, why: string) {
     super(`Invalid name "${value}": ${why}`);
     this.value = value;
@@ -160,9 +184,11 @@ export class InvalidNameError extends Error {
 
 /** On-disk structure that violates the format (bad symlink target, unexpected file type, …). */
 export class RepositoryCorruptError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "RepositoryCorruptError";
   /** Path relative to the repository root. */
   readonly path: string;
+  /** Create the error from its structured fields. */
   constructor(path: string, detail: string, options?: ErrorOptions) {
     super(`Repository entry "${path}" is invalid: ${detail}`, options);
     this.path = path;
@@ -171,9 +197,11 @@ export class RepositoryCorruptError extends Error {
 
 /** A repository directory is a symlink or not a directory: refused, never followed (DESIGN 7). */
 export class UnsafeRepositoryEntryError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "UnsafeRepositoryEntryError";
   /** Path relative to the repository root. */
   readonly path: string;
+  /** Create the error from its structured fields. */
   constructor(path: string, options?: ErrorOptions) {
     super(`Refusing repository entry "${path}": it is a symlink or not a directory`, options);
     this.path = path;
@@ -182,9 +210,11 @@ export class UnsafeRepositoryEntryError extends Error {
 
 /** GC needs the exclusive lock but another user holds the repository open. */
 export class RepositoryBusyError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "RepositoryBusyError";
   /** Repository path. */
   readonly path: string;
+  /** Create the error from its structured fields. */
   constructor(path: string) {
     super(
       `Repository "${path}" is in use by another process or handle; garbage collection needs it exclusively`,
@@ -195,9 +225,11 @@ export class RepositoryBusyError extends Error {
 
 /** A splitstream object whose header or content type is not what the caller expects. */
 export class StreamMismatchError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "StreamMismatchError";
   /** The stream name. */
   readonly stream: string;
+  /** Create the error from its structured fields. */
   constructor(stream: string, detail: string, options?: ErrorOptions) {
     super(`Stream "${stream}": ${detail}`, options);
     this.stream = stream;

@@ -63,9 +63,11 @@ export const KNOWN_INCOMPAT: readonly string[] = [];
 
 /** `meta.json` could not be parsed or has invalid values (`MetadataInvalid`). */
 export class MetadataInvalidError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "MetadataInvalidError";
   /** What was wrong. */
   readonly detail: string;
+  /** Create the error from its structured fields. */
   constructor(detail: string, options?: ErrorOptions) {
     super(`Invalid repository metadata (meta.json): ${detail}`, options);
     this.detail = detail;
@@ -74,9 +76,11 @@ export class MetadataInvalidError extends Error {
 
 /** `meta.json` declares a format version newer than this implementation supports. */
 export class UnsupportedVersionError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "UnsupportedVersionError";
   /** The version found. */
   readonly version: number;
+  /** Create the error from its structured fields. */
   constructor(version: number) {
     super(
       `Repository format version ${version} is newer than the supported version ${REPO_FORMAT_VERSION}`,
@@ -87,9 +91,11 @@ export class UnsupportedVersionError extends Error {
 
 /** `meta.json` lists incompatible features this implementation does not know. */
 export class IncompatibleFeaturesError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "IncompatibleFeaturesError";
   /** The unknown incompatible features. */
   readonly features: string[];
+  /** Create the error from its structured fields. */
   constructor(features: string[]) {
     super(
       `Repository uses unknown incompatible features: ${features.map((f) => `"${f}"`).join(", ")}`,

@@ -12,9 +12,11 @@ export type ObjectId = Uint8Array;
 
 /** A string that is not a valid object name / hex digest / symlink target. */
 export class InvalidObjectIdError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "InvalidObjectIdError";
   /** The rejected text. */
   readonly value: string;
+  /** Create the error from its structured fields. */
   constructor(value: string, why: string) {
     super(`Invalid object ID "${value}": ${why}`);
     this.value = value;
