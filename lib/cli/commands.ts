@@ -11,6 +11,7 @@ import { gcCommand } from "./cmd_gc.ts";
 import { catCommand, imageObjectsCommand, imagesCommand } from "./cmd_repo_read.ts";
 import { ociCopyCommand } from "./cmd_oci_copy.ts";
 import { demoCommand } from "./cmd_demo.ts";
+import { ociVarlinkCommand, varlinkCommand } from "./cmd_varlink.ts";
 import { OCI_COMMANDS } from "./oci_commands.ts";
 
 /** The registered commands. */
@@ -23,5 +24,7 @@ export const COMMANDS: CommandSpec[] = [
   fsckCommand,
   ...OCI_COMMANDS,
   ociCopyCommand,
+  ociVarlinkCommand,
+  varlinkCommand,
   demoCommand,
 ];

@@ -35,6 +35,11 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   },
   "no-upgrade": { type: "boolean", description: "Do not upgrade repositories that lack meta.json" },
   "erofs-version": { type: "string", valueName: "0|1|2", description: "EROFS format for this run" },
+  varlink: {
+    type: "string",
+    valueName: "ADDRESS",
+    description: "Reach the repository through a varlink server (for `oci copy`: the destination)",
+  },
 };
 
 const HELP_OPTION: Record<string, OptionSpec> = {
@@ -146,6 +151,9 @@ export interface RunCliOptions {
  * Never calls `Deno.exit`.
  */
 export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<number> {
+  // No arguments but socket-activated (varlinkctl exec:, a systemd unit): serve varlink, as
+  // cfsctl's pre-parse shortcut does (spec varlink-api §3.1).
+  if (argv.length === 0 && Deno.env.get("LISTEN_FDS") !== undefined) argv = ["varlink"];
   const out = opts.output ?? new Output(denoSink(Deno.stdout), denoSink(Deno.stderr));
   let wantJson = argv.includes("--json");
   let cmdName = "";
