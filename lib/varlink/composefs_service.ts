@@ -1,0 +1,51 @@
+/**
+ * The composefs varlink service as `cfs varlink` serves it: `org.composefs.Repository` and
+ * `org.composefs.Oci` sharing one server-wide handle table, plus `org.varlink.service`.
+ *
+ * @module
+ */
+
+import { HandleTable } from "./handles.ts";
+import { repositoryInterface, type RepositoryOpenDefaults } from "./repository_service.ts";
+import { ociInterface } from "./oci_service.ts";
+import { VarlinkService, type VarlinkServiceOptions } from "./service.ts";
+
+/** Identification of our server in `org.varlink.service.GetInfo` (spec §1.8). */
+export const COMPOSEFS_SERVICE_INFO = {
+  vendor: "org.composefs",
+  product: "cfsctl",
+  version: "0.9.0",
+  url: "https://github.com/composefs/composefs-rs",
+} as const;
+
+/** Options of {@link createComposefsService}. */
+export interface ComposefsServiceOptions extends RepositoryOpenDefaults, VarlinkServiceOptions {
+  /** Diagnostics sink (never stdout). */
+  log?: (message: string) => void;
+}
+
+/**
+ * A {@link VarlinkService} with both composefs interfaces. Dispose the returned handle table
+ * (or the whole object) to close every repository the clients opened.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createComposefsService } from "./composefs_service.ts";
+ * using svc = createComposefsService();
+ * assert.deepEqual(svc.service.interfaceNames(), [
+ *   "org.composefs.Repository",
+ *   "org.composefs.Oci",
+ *   "org.varlink.service",
+ * ]);
+ * ```
+ */
+export function createComposefsService(
+  options: ComposefsServiceOptions = {},
+): { service: VarlinkService; handles: HandleTable } & Disposable {
+  const handles = new HandleTable();
+  const service = new VarlinkService(COMPOSEFS_SERVICE_INFO, options);
+  service.add(repositoryInterface(handles, options));
+  service.add(ociInterface(handles, { log: options.log }));
+  return { service, handles, [Symbol.dispose]: () => handles[Symbol.dispose]() };
+}

@@ -1,0 +1,495 @@
+/**
+ * `org.composefs.Oci` (spec §2.4/§2.5, §4) over `lib/oci`: images (list, inspect, check, tag,
+ * untag, pull with progress frames) and the layer transfer methods HasLayer, GetLayer (fd
+ * frames + a producer writing the splitdirfdstream into a pipe), PutLayer (verified drain from
+ * a client's pipe and dirfds) and FinalizeImage.
+ *
+ * @module
+ */
+
+import { openPath, pipe } from "../../ffi/fs.ts";
+import { readableFromFd, writableToFd } from "../../ffi/fd_stream.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { Repository } from "../repository/repository.ts";
+import { fromHex, toHex } from "../repository/object_id.ts";
+import { parseDigest } from "../oci/digest.ts";
+import { DiffIdMismatchError, ImageNotFoundError } from "../oci/errors.ts";
+import {
+  finalizeImage,
+  inspectImage,
+  type LayerRef,
+  listImages,
+  tagImage,
+  untagImage,
+} from "../oci/image_store.ts";
+import { ociFsck, ociFsckJson } from "../oci/oci_fsck.ts";
+import { drainChunks, produceLayer } from "../oci/layer_sync.ts";
+import { layerStreamName } from "../oci/names.ts";
+import { type PullEvent, pullImage } from "../oci/pull.ts";
+import type { LayerStats } from "../oci/layer_writer.ts";
+import type { Chunk } from "../splitdirfdstream/chunk.ts";
+import { SplitdirfdstreamDecoderStream } from "../splitdirfdstream/decoder.ts";
+import { SplitdirfdstreamEncoderStream } from "../splitdirfdstream/encoder.ts";
+import {
+  buildLayerFdLayout,
+  seedFromId,
+  splitFdsIntoFrames,
+} from "../splitdirfdstream/transport.ts";
+import { FdLimitExceededError } from "../splitdirfdstream/errors.ts";
+import { OciError } from "./errors.ts";
+import type { HandleTable } from "./handles.ts";
+import type { InterfaceDefinition, MethodReply } from "./service.ts";
+import type { JsonObject, JsonValue } from "./protocol.ts";
+import OCI_IDL from "./org.composefs.Oci.varlink" with { type: "text" };
+
+/** Feature strings of `Oci.GetInfo` (composefs-rs: the repo service's only feature). */
+export const OCI_FEATURES: readonly string[] = ["splitdirfdstream-v0"];
+
+/** Minimum interval between Pull progress frames of one layer, so frames stay few. */
+const PROGRESS_INTERVAL_MS = 200;
+
+/** Options of {@link ociInterface}. */
+export interface OciServiceOptions {
+  /** Diagnostics (producer failures, unreadable images skipped by ListImages). */
+  log?: (message: string) => void;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function repoFor(handles: HandleTable, handle: JsonValue | undefined): Repository {
+  const repo = handles.get(handle);
+  if (repo === undefined) throw OciError.invalidHandle(typeof handle === "number" ? handle : -1);
+  return repo;
+}
+
+function checkDigest(digest: string): { algorithm: string; hex: string } {
+  try {
+    return parseDigest(digest);
+  } catch (e) {
+    throw OciError.invalidDigest(message(e), { cause: e });
+  }
+}
+
+/** Verity hex in the repository's algorithm; both hex cases are accepted (as `hex::decode`). */
+function parseVerity(hex: string, repo: Repository, what: string): Uint8Array {
+  const size = repo.algorithm === "sha256" ? 32 : 64;
+  try {
+    return fromHex(hex.toLowerCase(), size);
+  } catch (e) {
+    throw OciError.invalidDigest(`${what} "${hex}": ${message(e)}`, { cause: e });
+  }
+}
+
+/** Sum of object counters, as a one-line `stats` string for Pull's completed frame. */
+function statsLine(s: LayerStats): string {
+  return `${s.objectsReflinked} reflinked, ${s.objectsHardlinked} hardlinked, ` +
+    `${s.objectsCopied} copied, ${s.objectsAlreadyPresent} already present`;
+}
+
+/** A push/pull queue between a callback producer and an async generator. */
+class FrameQueue<T> {
+  #items: T[] = [];
+  #wake: (() => void) | undefined;
+  push(item: T): void {
+    this.#items.push(item);
+    this.#wake?.();
+  }
+  async *drain(done: Promise<unknown>): AsyncGenerator<T> {
+    let finished = false;
+    const fin = done.finally(() => {
+      finished = true;
+      this.#wake?.();
+    });
+    for (;;) {
+      while (this.#items.length > 0) yield this.#items.shift()!;
+      if (finished) break;
+      await new Promise<void>((r) => (this.#wake = r));
+      this.#wake = undefined;
+    }
+    await fin;
+  }
+}
+
+/** Pull progress events → `PullProgress` frames (each sets exactly one field). */
+function pullFrames(queue: FrameQueue<JsonObject>): (e: PullEvent) => void {
+  const last = new Map<string, number>();
+  const read = new Map<string, number>();
+  return (e) => {
+    switch (e.type) {
+      case "manifest":
+        queue.push({
+          message:
+            `Pulling manifest ${e.manifestDigest} (config ${e.configDigest}, ${e.layers} layers)`,
+        });
+        break;
+      case "layer-start":
+        queue.push({ started: { id: e.digest, total: e.size, unit: "Bytes" } });
+        break;
+      case "layer-progress": {
+        read.set(e.digest, e.read);
+        const now = Date.now();
+        if (now - (last.get(e.digest) ?? 0) < PROGRESS_INTERVAL_MS && e.read < e.size) return;
+        last.set(e.digest, now);
+        queue.push({ progress: { id: e.digest, fetched: e.read, total: e.size } });
+        break;
+      }
+      case "layer-done":
+        queue.push({ done: { id: e.digest, transferred: read.get(e.digest) ?? 0 } });
+        break;
+      case "layer-skipped":
+        queue.push({ skipped: { id: e.digest } });
+        break;
+    }
+  };
+}
+
+/** The interface definition, sharing `handles` with `org.composefs.Repository`. */
+export function ociInterface(
+  handles: HandleTable,
+  options: OciServiceOptions = {},
+): InterfaceDefinition {
+  const log = options.log ?? (() => {});
+  return {
+    idl: OCI_IDL,
+    internalError: (e) => OciError.internal(message(e), { cause: e }),
+    methods: {
+      ListImages(p): Promise<MethodReply> {
+        const repo = repoFor(handles, p.handle);
+        const filter = p.filter as string | null | undefined;
+        const images = listImages(
+          repo,
+          (tag, e) => log(`ListImages: skipping "${tag}": ${message(e)}`),
+        )
+          .filter((i) => filter == null || i.name.includes(filter));
+        return Promise.resolve({ parameters: { images: images as unknown as JsonValue[] } });
+      },
+      Check(p): Promise<MethodReply> {
+        const repo = repoFor(handles, p.handle);
+        const report = ociFsck(repo, (p.image as string | null | undefined) ?? undefined);
+        return Promise.resolve({ parameters: ociFsckJson(report) as JsonObject });
+      },
+      Inspect(p): Promise<MethodReply> {
+        const repo = repoFor(handles, p.handle);
+        const image = p.image as string;
+        try {
+          return Promise.resolve({ parameters: { ...inspectImage(repo, image) } });
+        } catch (e) {
+          if (e instanceof ImageNotFoundError) {
+            throw OciError.noSuchImage(image.startsWith("@") ? image.slice(1) : image, {
+              cause: e,
+            });
+          }
+          if (image.startsWith("@")) {
+            throw OciError.internal(`invalid image reference: ${message(e)}`, { cause: e });
+          }
+          throw e;
+        }
+      },
+      Tag: {
+        writes: true,
+        handler(p): Promise<MethodReply> {
+          const repo = repoFor(handles, p.handle);
+          const digest = p.manifest_digest as string;
+          try {
+            parseDigest(digest);
+          } catch (e) {
+            throw OciError.internal(`invalid digest: ${message(e)}`, { cause: e });
+          }
+          tagImage(repo, digest, p.name as string);
+          return Promise.resolve({});
+        },
+      },
+      Untag: {
+        writes: true,
+        handler(p): Promise<MethodReply> {
+          untagImage(repoFor(handles, p.handle), p.name as string);
+          return Promise.resolve({});
+        },
+      },
+      ComputeId(p): Promise<MethodReply> {
+        repoFor(handles, p.handle);
+        throw OciError.internal(
+          "ComputeId is not supported by this server yet: it does not generate composefs EROFS images",
+        );
+      },
+      Pull: {
+        writes: true,
+        async *handler(p, ctx): AsyncGenerator<MethodReply> {
+          if (p.expected_digest != null && p.bootable !== true) {
+            throw OciError.invalidRequest("expected_digest requires bootable");
+          }
+          if (p.expected_digest != null && p.xattrs != null) {
+            throw OciError.invalidRequest("expected_digest cannot be combined with xattrs");
+          }
+          const repo = repoFor(handles, p.handle);
+          if (p.bootable === true) {
+            throw OciError.internal(
+              "bootable pulls are not supported by this server yet: it does not generate boot images",
+            );
+          }
+          const queue = new FrameQueue<JsonObject>();
+          const onEvent = ctx.more ? pullFrames(queue) : undefined;
+          const image = p.image as string;
+          const tag = (p.name as string | null | undefined) ?? undefined;
+          const pulled = pullImage(repo, image, { ...(tag ? { tag } : {}), onEvent });
+          // Settles either way; a failure is rethrown by `await pulled` below, or logged when
+          // the client went away before the pull finished.
+          const settled = pulled.then(() => undefined, (e: unknown) => e);
+          let finished = false;
+          try {
+            for await (const frame of queue.drain(settled)) {
+              ctx.signal.throwIfAborted();
+              yield { parameters: frame };
+            }
+            finished = true;
+          } finally {
+            if (!finished) {
+              settled.then((e) => {
+                if (e !== undefined) {
+                  log(`Pull ${image}: failed after the client left: ${message(e)}`);
+                }
+              });
+            }
+          }
+          const r = await pulled;
+          yield {
+            parameters: {
+              completed: {
+                manifest_digest: r.manifestDigest,
+                config_digest: r.configDigest,
+                manifest_verity: toHex(r.manifestVerity),
+                config_verity: toHex(r.configVerity),
+                stats: statsLine(r.stats),
+                boot_image: null,
+                boot_image_mode: null,
+                boot_image_format_version: null,
+              },
+            },
+          };
+        },
+      },
+      OciMount(p): Promise<MethodReply> {
+        repoFor(handles, p.handle);
+        throw OciError.internal(
+          "OciMount is not supported by this server yet: it does not generate composefs EROFS images",
+        );
+      },
+      GetInfo(): Promise<MethodReply> {
+        return Promise.resolve({ parameters: { features: [...OCI_FEATURES] } });
+      },
+      HasLayer(p): Promise<MethodReply> {
+        const diffId = p.diff_id as string;
+        checkDigest(diffId);
+        const repo = repoFor(handles, p.handle);
+        const verity = repo.hasStream(layerStreamName(diffId));
+        return Promise.resolve({
+          parameters: { present: verity !== null, layer_verity: verity ? toHex(verity) : null },
+        });
+      },
+      GetLayer: {
+        // serde default: consumer_has_cap_dac_override may be omitted (spec §2.4).
+        normalize: (p) => {
+          const params = p.params;
+          if (typeof params !== "object" || params === null || Array.isArray(params)) return p;
+          return {
+            ...p,
+            params: {
+              consumer_has_cap_dac_override: false,
+              ...params,
+              ...(params.consumer_has_cap_dac_override == null
+                ? { consumer_has_cap_dac_override: false }
+                : {}),
+            },
+          };
+        },
+        handler: (p, ctx) => getLayer(handles, p, ctx.more, log),
+      },
+      PutLayer: {
+        writes: true,
+        async handler(p, ctx): Promise<MethodReply> {
+          if (ctx.fdCount < 2) {
+            throw OciError.invalidRequest(
+              `expected at least 2 fds (1 pipe + >=1 dir fd), got ${ctx.fdCount}`,
+            );
+          }
+          const diffId = p.diff_id as string;
+          const parsed = checkDigest(diffId);
+          const repo = repoFor(handles, p.handle);
+          const alreadyPresent = repo.hasStream(layerStreamName(diffId)) !== null;
+          if (parsed.algorithm !== "sha256") {
+            throw OciError.internal(
+              `PutLayer: only sha256 diff_ids can be verified, got a ${parsed.algorithm} diff_id`,
+            );
+          }
+          const [pipeRead, ...dirfds] = ctx.takeFds();
+          try {
+            const chunks = readableFromFd(pipeRead).pipeThrough(
+              new SplitdirfdstreamDecoderStream(),
+            );
+            const r = await drainChunks(repo, chunks, dirfds, {
+              diffId,
+              allowCopy: p.zerocopy !== true,
+            });
+            return {
+              parameters: {
+                layer_verity: toHex(r.verity),
+                already_present: alreadyPresent,
+                objects_reflinked: r.stats.objectsReflinked,
+                objects_hardlinked: r.stats.objectsHardlinked,
+                objects_copied: r.stats.objectsCopied,
+                objects_already_present: r.stats.objectsAlreadyPresent,
+              },
+            };
+          } catch (e) {
+            if (e instanceof DiffIdMismatchError) {
+              throw OciError.diffIdMismatch(e.expected, e.actual);
+            }
+            throw e;
+          } finally {
+            pipeRead.close();
+            for (const d of dirfds) d.close();
+          }
+        },
+      },
+      FinalizeImage: {
+        writes: true,
+        handler(p): Promise<MethodReply> {
+          const repo = repoFor(handles, p.handle);
+          const layers: LayerRef[] = (p.layers as JsonObject[]).map((l) => {
+            const diffId = l.diff_id as string;
+            try {
+              parseDigest(diffId);
+            } catch (e) {
+              throw OciError.invalidDigest(`diff_id "${diffId}": ${message(e)}`, { cause: e });
+            }
+            return { diffId, verity: parseVerity(l.layer_verity as string, repo, "layer_verity") };
+          });
+          const enc = new TextEncoder();
+          const r = finalizeImage(
+            repo,
+            enc.encode(p.manifest_json as string),
+            enc.encode(p.config_json as string),
+            layers,
+            (p.name as string | null | undefined) ?? undefined,
+          );
+          return Promise.resolve({
+            parameters: {
+              manifest_digest: r.manifestDigest,
+              manifest_verity: toHex(r.manifestVerity),
+              config_digest: r.configDigest,
+              config_verity: toHex(r.configVerity),
+            },
+          });
+        },
+      },
+    },
+  };
+}
+
+/**
+ * GetLayer (spec §4.3): check, build the fd layout, start the producer, then yield the frames.
+ * The producer writes the splitdirfdstream into the pipe, closes it, then waits for the
+ * keepalive's EOF (every copy of its write end closed: the consumer is done or gone).
+ */
+async function* getLayer(
+  handles: HandleTable,
+  p: JsonObject,
+  more: boolean,
+  log: (m: string) => void,
+): AsyncGenerator<MethodReply> {
+  const params = p.params as JsonObject;
+  const diffId = params.diff_id as string | null | undefined;
+  if (diffId == null) {
+    throw OciError.invalidRequest("GetLayer: diff_id is required for the repo service");
+  }
+  checkDigest(diffId);
+  const repo = repoFor(handles, p.handle);
+  const streamName = layerStreamName(diffId);
+  if (repo.hasStream(streamName) === null) throw OciError.noSuchLayer(diffId);
+  const seed = seedFromId(streamName);
+
+  const owned: OwnedFd[] = [];
+  const produced = produceLayer(repo, diffId);
+  let frames: OwnedFd[][];
+  let realIndices: number[];
+  let dirCount: number;
+  let dataWrite: OwnedFd;
+  let keepaliveRead: OwnedFd;
+  try {
+    const data = pipe();
+    owned.push(data.read, data.write);
+    const keepalive = pipe();
+    owned.push(keepalive.read, keepalive.write);
+    const layout = buildLayerFdLayout({
+      pipeRead: data.read,
+      realDirs: produced.dirfds.map((d) => {
+        const dup = d.dup();
+        owned.push(dup);
+        return dup;
+      }),
+      keepaliveWrite: keepalive.write,
+      seed,
+      makeDummy: () => {
+        const d = openPath("/dev/null");
+        owned.push(d);
+        return d;
+      },
+    });
+    try {
+      frames = splitFdsIntoFrames(layout.fds, seed, more);
+    } catch (e) {
+      if (e instanceof FdLimitExceededError) {
+        throw OciError.fdLimitExceeded(e.fdCount, e.maxPerFrame);
+      }
+      throw e;
+    }
+    realIndices = layout.realIndices;
+    dirCount = layout.dirCount;
+    dataWrite = data.write;
+    keepaliveRead = keepalive.read;
+  } catch (e) {
+    for (const f of owned) f.close();
+    produced[Symbol.dispose]();
+    throw e;
+  }
+
+  // The producer (phase 1: produce, phase 2: keepalive wait, phase 3: release) runs on its own.
+  const remap = new TransformStream<Chunk, Chunk>({
+    transform(c, controller) {
+      controller.enqueue(
+        c.type === "fileBackedData" ? { ...c, dirfdIndex: realIndices[c.dirfdIndex] } : c,
+      );
+    },
+  });
+  (async () => {
+    try {
+      await produced.chunks.pipeThrough(remap).pipeThrough(new SplitdirfdstreamEncoderStream())
+        .pipeTo(writableToFd(dataWrite));
+    } catch (e) {
+      log(`GetLayer ${diffId}: producer stopped: ${message(e)}`);
+    } finally {
+      dataWrite.close();
+    }
+    try {
+      await readableFromFd(keepaliveRead, { pipeSize: 0 }).pipeTo(new WritableStream());
+    } catch (e) {
+      log(`GetLayer ${diffId}: keepalive wait ended: ${message(e)}`);
+    } finally {
+      keepaliveRead.close();
+      produced[Symbol.dispose]();
+    }
+  })();
+
+  let sent = 0;
+  try {
+    for (const batch of frames) {
+      sent++;
+      yield { parameters: { dir_count: dirCount }, fds: batch };
+    }
+  } finally {
+    // Frames never handed over (the client went away): their fds are ours to close.
+    for (const batch of frames.slice(sent)) for (const f of batch) f.close();
+  }
+}
