@@ -22,6 +22,7 @@ import { exportLayer, layerInfo } from "../oci/layer_export.ts";
 import { ociFsck, ociFsckJson } from "../oci/oci_fsck.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { errorLine } from "./errors.ts";
+import { CSTOR_PULL_OPTIONS, isCstorSource, runCstorPull } from "./cmd_oci_pull_cstor.ts";
 
 /** The repository path from the global flags (cfsctl: --repo, --user, --system, by euid). */
 export function repositoryPath(g: GlobalOptions): string {
@@ -82,9 +83,10 @@ function progressReporter(out: Output): (e: PullEvent) => void {
 
 const pull: CommandSpec = {
   words: ["oci", "pull"],
-  summary: "Import an OCI image from an oci: layout or an oci-archive:",
+  summary: "Import an OCI image from an oci: layout, an oci-archive: or containers-storage:",
   synopsis: "SOURCE [NAME]",
-  help: "SOURCE is oci:DIR[:TAG|@DIGEST] or oci-archive:FILE[:TAG]. NAME (the tag to set) " +
+  help: "SOURCE is oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] or " +
+    "containers-storage:[DRIVER@ROOT+RUN]NAME[:TAG]|@ID (store from storage.conf). NAME (the tag to set) " +
     "defaults to SOURCE. Every blob digest and every layer's diff_id is verified.",
   positionals: { min: 1, max: 2 },
   options: {
@@ -93,10 +95,20 @@ const pull: CommandSpec = {
       valueName: "OS/ARCH[/VARIANT]",
       description: "Platform to select from an image index (default: this machine's)",
     },
+    ...CSTOR_PULL_OPTIONS,
     json: { type: "boolean", description: "Print the result as JSON" },
   },
   async run(ctx) {
     const [source, name] = ctx.args;
+    if (isCstorSource(source)) {
+      return await runCstorPull(
+        ctx,
+        source,
+        name,
+        () => openRepo(ctx, true),
+        progressReporter(ctx.out),
+      );
+    }
     const platform = typeof ctx.values.platform === "string"
       ? parsePlatform(ctx.values.platform)
       : undefined;
