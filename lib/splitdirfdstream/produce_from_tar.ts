@@ -272,10 +272,11 @@ async function* produce(
     const entry = resolver.resolve(header);
     const n = entry.contentSize;
     const pad = tarPaddedSize(n) - n;
-    const regular = entry.typeflag === TarType.REGULAR ||
-      entry.typeflag === TarType.REGULAR_OLD || entry.typeflag === TarType.CONTIGUOUS;
+    const regular = !entry.sparse && (entry.typeflag === TarType.REGULAR ||
+      entry.typeflag === TarType.REGULAR_OLD || entry.typeflag === TarType.CONTIGUOUS);
     if (!regular) {
-      // Other content (GNU sparse maps, unknown types) is not a plain file: pass it on.
+      // Other content (GNU sparse maps and data, unknown types) is not the plain bytes of a
+      // file in the directory: pass it on verbatim.
       yield* passThrough(n + pad, "entry content");
       continue;
     }

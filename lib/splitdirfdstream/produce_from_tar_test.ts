@@ -315,3 +315,33 @@ Deno.test("a header declaring a huge inline file does not allocate it up front",
     (e) => e instanceof TarHeaderError && /truncated in file content/.test(e.message),
   );
 });
+
+Deno.test("GNU sparse files (gnu and posix formats) are carried verbatim", async (t) => {
+  await using d = await tempDir();
+  const root = `${d.path}/tree`;
+  await Deno.mkdir(root);
+  using f = await Deno.open(`${root}/sparse`, { create: true, write: true });
+  await f.truncate(4 * 1024 * 1024);
+  await f.seek(1024 * 1024, Deno.SeekMode.Start);
+  await f.write(new Uint8Array(10000).fill(7));
+  f.close();
+  await Deno.writeTextFile(`${root}/plain`, "plain");
+  using dir = openDir(root);
+  for (const format of ["gnu", "posix"]) {
+    await t.step(format, async () => {
+      const out = await new Deno.Command("tar", {
+        args: [`--format=${format}`, "--sparse", "--sort=name", "-C", root, "-cf", "-", "."],
+        stdout: "piped",
+      }).output();
+      assert.ok(out.success);
+      const chunks = await Array.fromAsync(produceFromTar(streamOf(out.stdout), dir));
+      const s = summary(chunks);
+      assert.ok(s.includes("F plain 5 @0"), s.join(" "));
+      assert.ok(!s.some((x) => x.includes("sparse")), "sparse content is not referenced");
+      assert.equal(
+        await sha256Of(reconstruct(ReadableStream.from(chunks), [dir])),
+        sha256(out.stdout),
+      );
+    });
+  }
+});

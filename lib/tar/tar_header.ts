@@ -47,6 +47,7 @@ export const TarType = {
   PAX_GLOBAL: "g",
   GNU_LONGNAME: "L",
   GNU_LONGLINK: "K",
+  GNU_SPARSE: "S",
 } as const;
 
 /** Header format, from the magic field. */
@@ -88,6 +89,11 @@ export interface TarEntry {
   size: number;
   /** Bytes of content that follow the header (0 for header-only types), before padding. */
   contentSize: number;
+  /**
+   * A GNU sparse file (type `S`, or PAX `GNU.sparse.*` records): the content in the archive
+   * is a sparse map plus data, not the file's bytes.
+   */
+  sparse: boolean;
 }
 
 const utf8 = new TextDecoder();
@@ -269,6 +275,11 @@ export function isTarExtension(typeflag: string): boolean {
     typeflag === TarType.GNU_LONGNAME || typeflag === TarType.GNU_LONGLINK;
 }
 
+function hasSparseRecord(records: Map<string, Uint8Array>): boolean {
+  for (const k of records.keys()) if (k.startsWith("GNU.sparse.")) return true;
+  return false;
+}
+
 function paxSize(v: Uint8Array): number {
   const s = utf8.decode(v);
   if (!/^[0-9]+$/.test(s) || Number(s) > Number.MAX_SAFE_INTEGER) {
@@ -339,6 +350,8 @@ export class TarEntryResolver {
       mode: header.mode,
       size,
       contentSize: tarContentSize(header.typeflag, size),
+      sparse: header.typeflag === TarType.GNU_SPARSE || hasSparseRecord(this.#local) ||
+        hasSparseRecord(this.#global),
     };
     this.#local.clear();
     this.#longName = undefined;
