@@ -37,6 +37,13 @@ export interface DrainOptions {
   allowCopy?: boolean;
   /** Called with the number of layer bytes consumed so far (for progress). */
   onProgress?: (bytes: number) => void;
+  /**
+   * A candidate object ID for a FileBackedData file whose name is not an object path: the
+   * repository hardlinks only when a candidate is given (and re-hashes first). The
+   * containers-storage import computes it when reflinks are impossible but the store shares
+   * the objects filesystem.
+   */
+  knownIdFor?: (fd: OwnedFd, size: number) => Uint8Array | undefined;
 }
 
 /**
@@ -72,7 +79,9 @@ export async function drainChunks(
       const allowHardlink = opts.allowHardlink ?? true;
       // A producer that serves a repository names files `XX/<rest>`: a candidate object ID
       // for a hardlink. Only a candidate: the repository re-hashes before linking.
-      const knownId = allowHardlink ? objectIdFromPath(c.filename, repo.algorithm) : undefined;
+      const knownId = allowHardlink
+        ? objectIdFromPath(c.filename, repo.algorithm) ?? opts.knownIdFor?.(fd, c.contentLength)
+        : undefined;
       w.writeFileFromFd(fd, c.contentLength, {
         allowReflink: opts.allowReflink ?? true,
         allowHardlink,
