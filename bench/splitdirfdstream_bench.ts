@@ -8,6 +8,8 @@
  * - encode: the same chunks through `SplitdirfdstreamEncoderStream`.
  * - reconstruct: a FileBackedData-heavy stream (64 × 4 MiB files + tar-like metadata),
  *   against `cat` of the same files to /dev/null.
+ * - produce: a GNU tar of those files plus their directory → chunks → bytes, against just
+ *   reading the tar.
  *
  * Run: `deno bench -A bench/splitdirfdstream_bench.ts`
  *
@@ -19,6 +21,7 @@ import type { Chunk } from "../lib/splitdirfdstream/chunk.ts";
 import { encodeChunks, SplitdirfdstreamEncoderStream } from "../lib/splitdirfdstream/encoder.ts";
 import { ChunkDecoder, SplitdirfdstreamDecoderStream } from "../lib/splitdirfdstream/decoder.ts";
 import { reconstruct } from "../lib/splitdirfdstream/reconstruct.ts";
+import { produceFromTar } from "../lib/splitdirfdstream/produce_from_tar.ts";
 
 /** Each decode run moves 1 GiB (about a second): a few runs are enough on a noisy 2-vCPU box. */
 const RUNS = { n: 3, warmup: 1 };
@@ -192,4 +195,41 @@ Deno.bench({
     buf = new Uint8Array(r.value.buffer);
   }
   if (n !== total) throw new Error(`Reconstructed ${n} bytes, expected ${total}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Producer: tar + directory → chunks → bytes (what GetLayer / cstor import run)
+// ---------------------------------------------------------------------------------------------
+
+const tarPath = `${dir}.tar`;
+globalThis.addEventListener("unload", () => Deno.removeSync(tarPath));
+const mkTar = await new Deno.Command("tar", {
+  args: ["--format=gnu", "-C", dir, "-cf", tarPath, ...names],
+}).output();
+if (!mkTar.success) throw new Error("tar failed");
+
+Deno.bench({
+  name: "read the 256 MiB tar (Deno file stream)",
+  group: "produce 256 MiB tar",
+  baseline: true,
+  ...RUNS,
+}, async () => {
+  using f = await Deno.open(tarPath);
+  let n = 0;
+  for await (const b of f.readable) n += b.length;
+  if (n === 0) throw new Error("Empty tar");
+});
+
+Deno.bench({
+  name: "produceFromTar + encoder (file-backed)",
+  group: "produce 256 MiB tar",
+  ...RUNS,
+}, async () => {
+  using dirfd = openDir(dir);
+  const f = await Deno.open(tarPath);
+  let n = 0;
+  for await (
+    const b of produceFromTar(f.readable, dirfd).pipeThrough(new SplitdirfdstreamEncoderStream())
+  ) n += b.length;
+  if (n > 1024 * 1024) throw new Error(`Stream is ${n} bytes: contents were not referenced`);
 });

@@ -13,7 +13,9 @@
  *   `dirfds[dirfdIndex]`. The decoder checks only structure: validate `filename` with
  *   `validateFilename` before using it (`reconstruct` does).
  *
- * A decoded `data` may be a view into an input buffer of the decoder.
+ * A decoded `data` may be a view into an input buffer of the decoder, shared with
+ * neighbouring chunks: treat it as read-only and never transfer its `ArrayBuffer` (for
+ * example by enqueueing it into a `type: "bytes"` stream); copy it first if you must.
  */
 export type Chunk =
   | { type: "metadata"; data: Uint8Array }
