@@ -354,8 +354,16 @@ export class Repository implements Disposable {
     const abs = resolvePath(path);
     await requirePermission(abs, "write");
     await requirePermission(abs, "read");
-    using root = await openRootChecked(abs, "write");
-    await lockSharedAsync(root);
+    let root: OwnedFd;
+    try {
+      root = await openRootChecked(abs, "write");
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) return; // nothing to reset; init creates it
+      throw e;
+    }
+    using _root = root;
+    // Deleting streams/ and images/ under a running user would pull links from under it.
+    if (!flock(root, "exclusive", true)) throw new RepositoryBusyError(abs);
     removeTree(root, "streams");
     removeTree(root, "images");
     try {

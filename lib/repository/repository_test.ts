@@ -11,12 +11,15 @@ import {
   ObjectDigestMismatchError,
   ObjectNotFoundError,
   OldFormatRepositoryError,
+  RepositoryBusyError,
   RepositoryExistsError,
   RepositoryReadOnlyError,
   StreamMismatchError,
   UnsafeRepositoryEntryError,
+  VerityMissingError,
   VerityUnsupportedError,
 } from "./errors.ts";
+import { assertNoFdLeak } from "../../tests/_helpers.ts";
 import { objectPathOf, toHex } from "./object_id.ts";
 import { CONTENT_TYPE, SplitstreamWriter } from "./splitstream.ts";
 import { fsverityDigest } from "../fsverity/hasher.ts";
@@ -349,5 +352,59 @@ Deno.test("legacy repository without meta.json is upgraded (algorithm from objec
     assert.match(await Deno.readTextFile(`${path}/meta.json`), /fsverity-sha512-12/);
     await Deno.mkdir(`${dir}/e/objects`, { recursive: true });
     await assert.rejects(Repository.open(`${dir}/e`, { write: true }), OldFormatRepositoryError);
+  });
+});
+
+Deno.test("resetMetadata keeps objects and drops streams, images and meta.json", async () => {
+  await withTmp(async (dir) => {
+    const path = `${dir}/r`;
+    let id: Uint8Array;
+    {
+      using repo = await Repository.init(path, { algorithm: "sha256", insecure: true });
+      id = repo.storeObject(enc("keep me"));
+      const w = new SplitstreamWriter("sha256");
+      w.writeExternal(id, 7);
+      repo.writeStream("s", w.finish(), "r");
+      repo.writeImage(enc("img"), "i");
+      await assert.rejects(Repository.resetMetadata(path), RepositoryBusyError);
+    }
+    await Repository.resetMetadata(path);
+    assert.deepEqual([...Deno.readDirSync(path)].map((e) => e.name), ["objects"]);
+    await Repository.resetMetadata(`${dir}/does-not-exist`);
+    using repo = await Repository.init(path, { algorithm: "sha256", insecure: true });
+    assert.ok(repo.hasObject(id));
+  });
+});
+
+Deno.test("requireVerity refuses a repository whose meta.json has no fs-verity", async () => {
+  await withTmp(async (dir) => {
+    (await Repository.init(`${dir}/r`, { algorithm: "sha256", insecure: true })).close();
+    await assert.rejects(Repository.open(`${dir}/r`, { requireVerity: true }), VerityMissingError);
+    using repo = await Repository.open(`${dir}/r`);
+    assert.ok(repo.insecure);
+  });
+});
+
+Deno.test("repository operations leak no file descriptors", async () => {
+  await withTmp(async (dir) => {
+    await assertNoFdLeak(async () => {
+      using repo = await Repository.init(`${dir}/r`, { algorithm: "sha512", insecure: true });
+      const id = repo.storeObject(gen(70_000, 1));
+      {
+        using w = repo.createObjectWriter();
+        w.write(gen(10, 2));
+      }
+      const s = new SplitstreamWriter("sha512");
+      s.writeExternal(id, 70_000);
+      repo.writeStream("s", s.finish(), "a/b");
+      await collect(repo.catStream("refs/a/b"));
+      repo.listStreamRefs("");
+      repo.writeImage(gen(100, 3), "img");
+      repo.listImages();
+      repo.fsck();
+      repo.gc({ dryRun: true });
+      repo.gc();
+      assert.throws(() => repo.readStream("missing"), NotFoundError);
+    });
   });
 });
