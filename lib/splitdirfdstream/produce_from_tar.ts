@@ -189,8 +189,11 @@ function classify(
   if ((st.mode & C.S_IFMT) !== C.S_IFREG) {
     throw new ProducerFileError(filename, "not a regular file");
   }
-  if (st.size < size) {
-    throw new ProducerFileError(filename, `file is ${st.size} bytes, the tar says ${size}`);
+  if (st.size !== size) {
+    // The file is not this entry's content: an archive that stores the same path twice
+    // (only the last copy is in the directory), or a directory that changed. The tar's
+    // own bytes are right, so they travel inline.
+    return { kind: "inline" };
   }
   if (inlineUnreadable && (st.mode & S_IROTH) === 0) return { kind: "inline" };
   return { kind: "file", filename };
@@ -308,9 +311,12 @@ async function* produce(
  * files were extracted into: tar headers, extension entries and padding become Metadata;
  * each regular file's content becomes FileBackedData naming the entry path (leading `./`
  * removed) beneath `dir`, or InlineData (the tar's own bytes) when the file is not
- * world-readable and `inlineUnreadable` (default) is set, or when its name could not be
- * referenced safely (`..`, absolute, not UTF-8). Hardlinks, symlinks, directories and
- * devices have no content.
+ * world-readable and `inlineUnreadable` (default) is set, when its name could not be
+ * referenced safely (`..`, absolute, not UTF-8), or when the file's size differs from the
+ * entry's (a path stored twice in the archive: only the last copy is in `dir`). Hardlinks,
+ * symlinks, directories and devices have no content; GNU sparse entries are carried
+ * verbatim. A file of the same size but other content than its entry cannot be detected
+ * here: consumers verify the reconstructed stream against the diff_id.
  *
  * Concatenating the chunks' bytes (with file contents read from `dir`) gives the tar back
  * byte for byte. The output is pulled: the tar is read only as fast as chunks are
@@ -319,7 +325,7 @@ async function* produce(
  *
  * @throws {TarHeaderError} malformed or truncated tar.
  * @throws {ProducerFileError} a regular file is missing from `dir`, not a regular file
- *   there, or shorter than the tar says.
+ *   there, or not reachable without following a symlink.
  * @throws {InlineTooLargeError} a file to inline is larger than `MAX_INLINE_CHUNK_SIZE`.
  *
  * @example
