@@ -271,3 +271,17 @@ Deno.test("decoder memory: a declared 256 MiB body is not allocated before it ar
     (e) => e instanceof TruncatedError && e.missing === 2 ** 28 - 1000,
   );
 });
+
+Deno.test("encoder stream errors on an invalid chunk after writing the valid ones", async () => {
+  const out: Uint8Array[] = [];
+  await assert.rejects(
+    ReadableStream.from<Chunk>([
+      { type: "inlineData", data: new Uint8Array([1]) },
+      { type: "fileBackedData", contentLength: 1, dirfdIndex: 0, filename: "/etc/shadow" },
+    ]).pipeThrough(new SplitdirfdstreamEncoderStream()).pipeTo(
+      new WritableStream({ write: (b) => void out.push(b) }),
+    ),
+    (e) => e instanceof InvalidFilenameError && e.reason === "absolute path",
+  );
+  assert.deepEqual(out, [hex("01 01000000 01")]);
+});
