@@ -76,3 +76,19 @@ export const S_IFBLK = 0o60000;
 export const S_IFDIR = 0o40000;
 export const S_IFCHR = 0o20000;
 export const S_IFIFO = 0o10000;
+
+/** New mount API (linux/mount.h): fsopen/fsmount flags, fsconfig commands, mount attributes. */
+export const FSOPEN_CLOEXEC = 0x1;
+export const FSMOUNT_CLOEXEC = 0x1;
+export const FSCONFIG_SET_FLAG = 0;
+export const FSCONFIG_SET_STRING = 1;
+export const FSCONFIG_SET_BINARY = 2;
+export const FSCONFIG_SET_PATH = 3;
+export const FSCONFIG_SET_PATH_EMPTY = 4;
+export const FSCONFIG_SET_FD = 5;
+export const FSCONFIG_CMD_CREATE = 6;
+export const MOUNT_ATTR_RDONLY = 0x1;
+export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+/** umount2 flags. */
+export const MNT_FORCE = 0x1;
+export const MNT_DETACH = 0x2;
