@@ -1,0 +1,514 @@
+/**
+ * The composefs varlink service end to end: our typed client and varlinkctl against a server
+ * holding real repositories (a demo image pulled from an OCI layout): images, tags, fsck, GC,
+ * Pull with progress frames, HasLayer/GetLayer/PutLayer/FinalizeImage and `oci copy` through
+ * two server-side repositories, with the spec's typed errors (varlink-api §7).
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { Repository } from "../lib/repository/repository.ts";
+import { pullImage } from "../lib/oci/pull.ts";
+import { copyImage } from "../lib/oci/copy.ts";
+import { LocalRepositoryEndpoint } from "../lib/oci/copy_endpoint.ts";
+import { resolveImage } from "../lib/oci/image_store.ts";
+import { writeDemoImage } from "../lib/demo/demo_image.ts";
+import { readableFromFd } from "../ffi/fd_stream.ts";
+import { openDir, pipe } from "../ffi/fs.ts";
+import { SplitdirfdstreamDecoderStream } from "../lib/splitdirfdstream/decoder.ts";
+import { encodeChunks } from "../lib/splitdirfdstream/encoder.ts";
+import { reconstruct } from "../lib/splitdirfdstream/reconstruct.ts";
+import { createComposefsService } from "../lib/varlink/composefs_service.ts";
+import { VarlinkServer } from "../lib/varlink/server.ts";
+import { ComposefsClient, VarlinkRepositoryEndpoint } from "../lib/varlink/composefs_client.ts";
+import { OciError, RepositoryError, VarlinkServiceError } from "../lib/varlink/errors.ts";
+import { assertNoFdLeak, requireCommand, run, tempDir } from "./_helpers.ts";
+
+const SMALL = { files: 60, maxFileSize: 32 * 1024 };
+const ZERO_DIGEST = "sha256:" + "0".repeat(64);
+
+async function sha256Of(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const h = createHash("sha256");
+  for await (const c of stream) h.update(c);
+  return "sha256:" + h.digest("hex");
+}
+
+/** A temp dir with a demo layout, a pulled sha256 repo "a", and empty repos "b" (sha512), "c". */
+async function fixture(dir: string): Promise<{ layout: string; a: string; b: string; c: string }> {
+  const layout = join(dir, "layout");
+  await writeDemoImage(layout, "demo", SMALL);
+  const a = join(dir, "a");
+  {
+    using repo = await Repository.init(a, { algorithm: "sha256", insecure: true });
+    await pullImage(repo, `oci:${layout}:demo`, { tag: "demo" });
+  }
+  const b = join(dir, "b");
+  (await Repository.init(b, { algorithm: "sha512", insecure: true })).close();
+  const c = join(dir, "c");
+  (await Repository.init(c, { algorithm: "sha256", insecure: true })).close();
+  return { layout, a, b, c };
+}
+
+function isError(
+  kind: string,
+  cls: typeof OciError | typeof RepositoryError | typeof VarlinkServiceError,
+) {
+  return (e: unknown) => {
+    assert.ok(e instanceof cls, `expected ${cls.name}, got ${String(e)}`);
+    assert.equal(e.kind, kind);
+    return true;
+  };
+}
+
+Deno.test("composefs varlink: repository and image methods with typed errors", async () => {
+  await using tmp = await tempDir();
+  const f = await fixture(tmp.path);
+  await assertNoFdLeak(async () => {
+    using svc = createComposefsService({ checkReplies: true });
+    const server = new VarlinkServer(svc.service);
+    const sock = join(tmp.path, "s.sock");
+    const { served } = server.listen(sock);
+    try {
+      using c = await ComposefsClient.connect(sock);
+      // R10: the selector rule.
+      await assert.rejects(c.openRepository({}), isError("InvalidSpec", RepositoryError));
+      await assert.rejects(
+        c.openRepository({ path: f.a, user: true }),
+        isError("InvalidSpec", RepositoryError),
+      );
+      await assert.rejects(
+        c.openRepository({ path: join(tmp.path, "missing") }),
+        isError("RepoNotFound", RepositoryError),
+      );
+      const open = await c.openRepository({ path: f.a });
+      assert.equal(open.handle, 1, "handles start at 1");
+      assert.equal(open.hash_algorithm, "sha256");
+      assert.equal(typeof open.objects_device_id, "number");
+      const h = open.handle;
+      // P10: a handle works from another connection.
+      using c2 = await ComposefsClient.connect(sock);
+      assert.equal((await c2.fsck(h)).ok, true);
+
+      const images = await c.listImages(h);
+      assert.deepEqual(images.map((i) => [i.name, i.is_container, i.layer_count]), [[
+        "demo",
+        true,
+        3,
+      ]]);
+      assert.match(images[0].manifest_digest, /^sha256:[0-9a-f]{64}$/);
+      assert.deepEqual(await c.listImages(h, "nope"), []);
+      const insp = await c.inspect(h, "demo");
+      assert.equal(JSON.parse(insp.manifest).schemaVersion, 2);
+      assert.ok(Array.isArray(JSON.parse(insp.config).rootfs.diff_ids));
+      assert.deepEqual(insp.referrers, []);
+      assert.equal(insp.composefs_boot_erofs, null);
+      assert.deepEqual(
+        (await c.inspect(h, `@${images[0].manifest_digest}`)).manifest,
+        insp.manifest,
+      );
+      await assert.rejects(c.inspect(h, "does-not-exist"), (e: unknown) => {
+        assert.ok(e instanceof OciError && e.kind === "NoSuchImage");
+        assert.deepEqual(e.parameters, { image: "does-not-exist" });
+        return true;
+      });
+      const check = await c.check(h);
+      assert.deepEqual(
+        [check.ok, check.images_checked, check.images_corrupted, check.errors, check.repo.ok],
+        [true, 1, 0, [], true],
+      );
+      // O6: tag and untag.
+      await c.tag(h, images[0].manifest_digest, "myimage:latest");
+      await c.tag(h, images[0].manifest_digest, "myimage:v1");
+      assert.deepEqual((await c.listImages(h, "myimage")).map((i) => i.name).sort(), [
+        "myimage:latest",
+        "myimage:v1",
+      ]);
+      await c.untag(h, "myimage:v1");
+      assert.deepEqual((await c.listImages(h, "myimage")).map((i) => i.name), ["myimage:latest"]);
+      await assert.rejects(c.tag(h, "sha256:zz", "x"), isError("InternalError", OciError));
+      // R5/R6: GC keeps everything tagged.
+      const dry = await c.gc(h, { dryRun: true });
+      assert.deepEqual([dry.dry_run, dry.result.objects_removed], [true, 0]);
+      // R3: metadata-only fsck.
+      const meta = await c.fsck(h, { metadataOnly: true });
+      assert.deepEqual([meta.ok, meta.objects_checked], [true, 0]);
+      assert.ok((await c.fsck(h)).objects_checked > 0);
+      // R8, R11, R12, R9.
+      await assert.rejects(c.imageObjects(h, "refs/does-not-exist"), (e: unknown) => {
+        assert.ok(e instanceof RepositoryError && e.kind === "NoSuchRef");
+        assert.deepEqual(e.parameters, { reference: "refs/does-not-exist" });
+        return true;
+      });
+      await assert.rejects(c.imageObjects(h, "../../etc"), isError("NoSuchRef", RepositoryError));
+      await assert.rejects(c.fsck(999), isError("InvalidHandle", RepositoryError));
+      await assert.rejects(c.listImages(999), isError("InvalidHandle", OciError));
+      await assert.rejects(c.closeRepository(424242), isError("InvalidHandle", RepositoryError));
+      const h2 = (await c.openRepository({ path: f.a })).handle;
+      assert.equal(h2, 2);
+      await c.closeRepository(h2);
+      await assert.rejects(c.fsck(h2), isError("InvalidHandle", RepositoryError));
+      assert.deepEqual(await c.listImageRefs(h), []);
+      // L1, L2.
+      assert.deepEqual(await c.ociFeatures(), ["splitdirfdstream-v0"]);
+      const diffIds: string[] = JSON.parse(insp.config).rootfs.diff_ids;
+      const present = await c.hasLayer(h, diffIds[0]);
+      assert.equal(present.present, true);
+      assert.match(present.layer_verity!, /^[0-9a-f]{64}$/);
+      assert.deepEqual(await c.hasLayer(h, ZERO_DIGEST), { present: false, layer_verity: null });
+      await assert.rejects(c.hasLayer(999, "nope"), isError("InvalidDigest", OciError));
+      // P5: a missing required parameter.
+      await assert.rejects(
+        c.client.call("org.composefs.Repository.Gc", { handle: h, dry_run: false }),
+        (e: unknown) => e instanceof VarlinkServiceError && e.parameters.parameter === "roots",
+      );
+      // R13/R14/R15/R16.
+      const fresh = join(tmp.path, "nested", "fresh");
+      assert.deepEqual(await c.initRepository({ path: fresh, insecure: true }), { created: true });
+      assert.deepEqual(await c.initRepository({ path: fresh, insecure: true }), { created: false });
+      await assert.rejects(
+        c.initRepository({ path: join(tmp.path, "x"), algorithm: "not-an-algorithm" }),
+        isError("InvalidSpec", RepositoryError),
+      );
+      assert.deepEqual(
+        await c.ensureRepository({ path: join(tmp.path, "ens", "deep"), insecure: true }),
+        { status: "Created" },
+      );
+      assert.deepEqual(await c.ensureRepository({ path: fresh }), { status: "Opened" });
+      const meta2 = JSON.parse(await Deno.readTextFile(join(tmp.path, "ens", "deep", "meta.json")));
+      assert.equal(meta2.algorithm, "fsverity-sha512-12");
+      // R20 and the Mount placeholder.
+      await assert.rejects(
+        c.client.call("org.composefs.Repository.Mount", {
+          handle: h,
+          name: "x",
+          options: { overlay: true },
+        }),
+        isError("InvalidSpec", RepositoryError),
+      );
+      // O13.
+      await assert.rejects(
+        c.client.call("org.composefs.Oci.Pull", {
+          handle: h,
+          image: "oci:/x",
+          local_fetch: "auto",
+          bootable: false,
+          expected_digest: "abc",
+        }),
+        isError("InvalidRequest", OciError),
+      );
+      c.close();
+      c2.close();
+    } finally {
+      await server.close();
+      await served;
+    }
+  });
+});
+
+Deno.test("composefs varlink: Pull frames, GetLayer reconstruction, PutLayer checks, oci copy through servers", async () => {
+  await using tmp = await tempDir();
+  const f = await fixture(tmp.path);
+  await assertNoFdLeak(async () => {
+    using svc = createComposefsService({ checkReplies: true });
+    const server = new VarlinkServer(svc.service);
+    const sock = join(tmp.path, "s.sock");
+    const { served } = server.listen(sock);
+    try {
+      using c = await ComposefsClient.connect(sock);
+      // O9: Pull with more into the empty sha256 repo "c".
+      const hc = (await c.openRepository({ path: f.c })).handle;
+      const frames = [];
+      for await (const fr of c.pull(hc, { image: `oci:${f.layout}:demo`, name: "pulled" })) {
+        frames.push(fr);
+      }
+      const last = frames.at(-1)!;
+      assert.ok(last.completed, "the last frame is completed");
+      assert.equal(frames.filter((fr) => fr.completed).length, 1);
+      for (const fr of frames) {
+        assert.equal(Object.keys(fr).length, 1, `exactly one field: ${JSON.stringify(fr)}`);
+      }
+      assert.ok(frames.some((fr) => fr.started) && frames.some((fr) => fr.done));
+      assert.deepEqual((await c.listImages(hc)).map((i) => i.name), ["pulled"]);
+      // O11: a failing pull is one error reply, no completed frame.
+      await assert.rejects(
+        (async () => {
+          for await (const _ of c.pull(hc, { image: "oci:/nonexistent/path/nope" })) {
+            // no frames expected
+          }
+        })(),
+        isError("InternalError", OciError),
+      );
+
+      const ha = (await c.openRepository({ path: f.a })).handle;
+      const config = JSON.parse((await c.inspect(ha, "demo")).config);
+      const diffIds: string[] = config.rootfs.diff_ids;
+      // L3: GetLayer, reconstruct to the diff_id.
+      for (const d of diffIds) {
+        using layer = await c.getLayer(ha, d);
+        assert.ok(layer.dirfds.length >= 2 && layer.lifetime.length >= 1);
+        const chunks = readableFromFd(layer.pipe.dup()).pipeThrough(
+          new SplitdirfdstreamDecoderStream(),
+        );
+        assert.equal(await sha256Of(reconstruct(chunks, layer.dirfds)), d);
+      }
+      // L4.
+      await assert.rejects(c.getLayer(ha, ZERO_DIGEST), isError("NoSuchLayer", OciError));
+      // L11: PutLayer with one fd.
+      const p1 = pipe();
+      p1.write.close();
+      await assert.rejects(
+        c.putLayer(ha, diffIds[0], [p1.read]),
+        isError("InvalidRequest", OciError),
+      );
+      // L9: the wrong diff_id → DiffIdMismatch, nothing committed.
+      const hb = (await c.openRepository({ path: f.b })).handle;
+      {
+        using layer = await c.getLayer(ha, diffIds[0]);
+        await assert.rejects(
+          c.putLayer(hb, diffIds[1], [layer.pipe.dup(), ...layer.dirfds.map((d) => d.dup())]),
+          (e: unknown) => {
+            assert.ok(e instanceof OciError && e.kind === "DiffIdMismatch");
+            assert.deepEqual(e.parameters, { expected: diffIds[1], actual: diffIds[0] });
+            return true;
+          },
+        );
+      }
+      assert.equal((await c.hasLayer(hb, diffIds[1])).present, false);
+      // L10: sha512 diff_id.
+      const p2 = pipe();
+      p2.write.close();
+      using dir = openDir(tmp.path);
+      await assert.rejects(
+        c.putLayer(hb, "sha512:" + "0".repeat(128), [p2.read, dir.dup()]),
+        (e: unknown) => e instanceof OciError && /sha256/.test(e.message),
+      );
+
+      // C1/C2: oci copy a (sha256) → b (sha512) through the server (relay), then to c by push.
+      await using src = await VarlinkRepositoryEndpoint.open(sock, f.a);
+      await using dst = await VarlinkRepositoryEndpoint.open(sock, f.b);
+      const s1 = await copyImage(src, dst, "demo", { name: "copied" });
+      assert.equal(s1.layersCopied, 3);
+      assert.equal(s1.manifestVerity.length, 128);
+      {
+        using a = await Repository.open(f.a);
+        using b = await Repository.open(f.b);
+        const ai = resolveImage(a, "demo");
+        const bi = resolveImage(b, "copied");
+        assert.equal(bi.manifestDigest, ai.manifestDigest);
+        assert.deepEqual(bi.configBytes, ai.configBytes);
+        assert.equal(b.fsck().ok, true);
+      }
+      // L8: a second copy skips every layer.
+      const s2 = await copyImage(src, dst, "demo", { name: "copied" });
+      assert.deepEqual([s2.layersCopied, s2.layersSkipped], [0, 3]);
+      // Push mode: a local source into the server.
+      const hd = join(tmp.path, "d");
+      (await Repository.init(hd, { algorithm: "sha256", insecure: true })).close();
+      await using push = await VarlinkRepositoryEndpoint.open(sock, hd);
+      {
+        using a = await Repository.open(f.a);
+        const s3 = await copyImage(new LocalRepositoryEndpoint(a), push, "demo");
+        assert.equal(s3.layersCopied, 3);
+        assert.ok(s3.objectsReflinked + s3.objectsHardlinked + s3.objectsCopied > 0);
+      }
+      assert.equal((await c.fsck((await c.openRepository({ path: hd })).handle)).ok, true);
+      c.close();
+    } finally {
+      await server.close();
+      await served;
+    }
+  });
+});
+
+Deno.test("varlinkctl drives cfs varlink: info, introspect, calls, Pull --more, PutLayer --push-fd, exec: and socket activation", async () => {
+  const varlinkctl = requireCommand("varlinkctl");
+  const activate = requireCommand("systemd-socket-activate");
+  await using tmp = await tempDir();
+  const f = await fixture(tmp.path);
+  const cli = new URL("../cli.ts", import.meta.url).pathname;
+  const sock = join(tmp.path, "s.sock");
+  const deno = Deno.execPath();
+  const child = new Deno.Command(deno, {
+    args: ["run", "-A", cli, "varlink", "--address", sock],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let exited = false;
+  child.status.then(() => exited = true);
+  try {
+    for (let i = 0; i < 200; i++) {
+      try {
+        await Deno.stat(sock);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const vc = (args: string[], allowFail = false) =>
+      run(varlinkctl, ["--json=short", ...args], { allowFail });
+    const info = JSON.parse((await vc(["info", sock])).stdout);
+    assert.equal(info.vendor, "org.composefs");
+    assert.equal(info.product, "cfsctl");
+    for (const i of ["org.composefs.Repository", "org.composefs.Oci", "org.varlink.service"]) {
+      assert.ok(info.interfaces.includes(i), i);
+    }
+    const listed = (await run(varlinkctl, ["list-interfaces", sock])).stdout.trim().split("\n");
+    assert.deepEqual(listed.sort(), info.interfaces.sort());
+    for (const i of ["org.composefs.Repository", "org.composefs.Oci"]) {
+      const idl = (await run(varlinkctl, ["introspect", sock, i])).stdout;
+      const path = join(tmp.path, `${i}.varlink`);
+      await Deno.writeTextFile(path, idl);
+      await run(varlinkctl, ["validate-idl", path]);
+    }
+    const call = async (method: string, p: unknown) =>
+      JSON.parse((await vc(["call", sock, method, JSON.stringify(p)])).stdout);
+    const h = (await call("org.composefs.Repository.OpenRepository", { path: f.a })).handle;
+    assert.equal(h, 1);
+    // Every non-fd method answers through varlinkctl.
+    assert.equal((await call("org.composefs.Repository.Fsck", { handle: h })).ok, true);
+    assert.equal(
+      (await call("org.composefs.Repository.Gc", { handle: h, dry_run: true, roots: [] })).dry_run,
+      true,
+    );
+    assert.deepEqual(
+      await call("org.composefs.Repository.ListImageRefs", { handle: h }),
+      { images: [] },
+    );
+    const images = (await call("org.composefs.Oci.ListImages", { handle: h })).images;
+    assert.equal(images[0].name, "demo");
+    const digest = images[0].manifest_digest;
+    assert.equal((await call("org.composefs.Oci.Check", { handle: h })).ok, true);
+    const insp = await call("org.composefs.Oci.Inspect", { handle: h, image: "demo" });
+    const diffIds: string[] = JSON.parse(insp.config).rootfs.diff_ids;
+    assert.deepEqual(
+      await call("org.composefs.Oci.Tag", { handle: h, manifest_digest: digest, name: "t2" }),
+      {},
+    );
+    assert.deepEqual(await call("org.composefs.Oci.Untag", { handle: h, name: "t2" }), {});
+    assert.deepEqual(await call("org.composefs.Oci.GetInfo", {}), {
+      features: ["splitdirfdstream-v0"],
+    });
+    assert.equal(
+      (await call("org.composefs.Oci.HasLayer", { handle: h, diff_id: diffIds[0] })).present,
+      true,
+    );
+    const fresh = join(tmp.path, "vc-fresh");
+    assert.deepEqual(
+      await call("org.composefs.Repository.InitRepository", {
+        path: fresh,
+        algorithm: "fsverity-sha256-12",
+        insecure: true,
+      }),
+      { created: true },
+    );
+    assert.deepEqual(
+      await call("org.composefs.Repository.EnsureRepository", { path: fresh }),
+      { status: "Opened" },
+    );
+    const hf = (await call("org.composefs.Repository.OpenRepository", { path: fresh })).handle;
+    // Pull --more.
+    const pulled = await vc([
+      "--more",
+      "call",
+      sock,
+      "org.composefs.Oci.Pull",
+      JSON.stringify({
+        handle: hf,
+        image: `oci:${f.layout}:demo`,
+        name: "vc",
+        local_fetch: "auto",
+        bootable: false,
+      }),
+    ]);
+    const frames = pulled.stdout.split("\n").filter((l) => l).map((l) =>
+      JSON.parse(l.startsWith("\x1e") ? l.slice(1) : l)
+    );
+    assert.ok(frames.length > 1);
+    assert.ok(frames.at(-1).completed);
+    assert.equal(frames.filter((x: Record<string, unknown>) => x.completed).length, 1);
+    assert.equal(frames.at(-1).completed.manifest_digest, digest);
+    // PutLayer with --push-fd: a splitdirfdstream file as the "pipe" and a directory as dirfd 0.
+    const content = new TextEncoder().encode("x".repeat(100));
+    const dataDir = join(tmp.path, "files");
+    await Deno.mkdir(dataDir);
+    await Deno.writeFile(join(dataDir, "file"), content);
+    const meta = new TextEncoder().encode("tar header bytes");
+    const stream = encodeChunks([
+      { type: "metadata", data: meta },
+      { type: "fileBackedData", contentLength: content.length, dirfdIndex: 0, filename: "file" },
+    ]);
+    const streamPath = join(tmp.path, "layer.sdfs");
+    await Deno.writeFile(streamPath, stream);
+    const diffId = "sha256:" + createHash("sha256").update(meta).update(content).digest("hex");
+    const put = JSON.parse(
+      (await vc([
+        `--push-fd=${streamPath}`,
+        `--push-fd=${dataDir}`,
+        "call",
+        sock,
+        "org.composefs.Oci.PutLayer",
+        JSON.stringify({ handle: hf, diff_id: diffId, zerocopy: false }),
+      ])).stdout,
+    );
+    assert.equal(put.already_present, false);
+    assert.match(put.layer_verity, /^[0-9a-f]{64}$/);
+    assert.equal(
+      (await call("org.composefs.Oci.HasLayer", { handle: hf, diff_id: diffId })).layer_verity,
+      put.layer_verity,
+    );
+    // Errors surface as non-zero exits naming the error.
+    const bad = await vc(["call", sock, "org.composefs.Repository.Fsck", '{"handle":999}'], true);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /InvalidHandle/);
+    const nope = await vc(["call", sock, "org.composefs.Oci.Nope", "{}"], true);
+    assert.notEqual(nope.code, 0);
+
+    // P8: exec: — varlinkctl runs `cfs` with the connection on fd 3 and no arguments.
+    const wrapper = join(tmp.path, "cfs-exec");
+    await Deno.writeTextFile(wrapper, `#!/bin/sh\nexec ${deno} run -A ${cli}\n`);
+    await Deno.chmod(wrapper, 0o755);
+    const viaExec = JSON.parse(
+      (await vc([
+        "call",
+        `exec:${wrapper}`,
+        "org.composefs.Repository.OpenRepository",
+        JSON.stringify({ path: f.a }),
+      ])).stdout,
+    );
+    assert.ok(viaExec.handle >= 1);
+
+    // P9: a listening socket on fd 3 (systemd-socket-activate), connect right away.
+    const actSock = join(tmp.path, "act.sock");
+    const act = new Deno.Command(activate, {
+      args: ["-l", actSock, wrapper],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      for (let i = 0; i < 100; i++) {
+        try {
+          await Deno.stat(actSock);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      const actInfo = JSON.parse((await vc(["info", actSock])).stdout);
+      assert.equal(actInfo.product, "cfsctl");
+      const again = JSON.parse((await vc(["info", actSock])).stdout);
+      assert.equal(again.vendor, "org.composefs");
+    } finally {
+      act.kill("SIGTERM");
+      const st = await act.output();
+      assert.equal(new TextDecoder().decode(st.stdout), "", "nothing on stdout");
+    }
+  } finally {
+    const wasExited = exited;
+    if (!exited) child.kill("SIGTERM");
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(new TextDecoder().decode(out.stdout), "", "the server never writes to stdout");
+    assert.ok(!wasExited, `the server exited early (${out.code}): ${stderr}`);
+  }
+});
