@@ -49,6 +49,11 @@ export interface ObjectSink {
   objectSubdir(first: number): OwnedFd;
   /** Enable/check fs-verity on a read-only fd per the repository's policy; throws on mismatch. */
   sealObject(ro: OwnedFd, id: Uint8Array, path: string): void;
+  /**
+   * False once the repository knows fs-verity is unavailable and not required: then there is
+   * nothing to seal and the writable fd is linked directly (saves a /proc reopen per object).
+   */
+  needsSeal(): boolean;
   /** Use the named-tmpfile fallback even where O_TMPFILE works (tests). */
   readonly forceNamedTmpfile: boolean;
 }
@@ -138,11 +143,15 @@ export class ObjectWriter implements Disposable {
     const tmpName = this.#tmpName;
     try {
       // fs-verity can only be enabled with no writable fd open on the inode.
-      using ro = tmpName === undefined
-        ? reopenFd(rw, C.O_RDONLY)
-        : openBeneath(this.#sink.objectsDir(), tmpName, { flags: C.O_RDONLY });
-      rw.close();
-      this.#sink.sealObject(ro, id, path);
+      let ro: OwnedFd = rw;
+      if (this.#sink.needsSeal()) {
+        ro = tmpName === undefined
+          ? reopenFd(rw, C.O_RDONLY)
+          : openBeneath(this.#sink.objectsDir(), tmpName, { flags: C.O_RDONLY });
+        rw.close();
+      }
+      using _ro = ro;
+      if (ro !== rw) this.#sink.sealObject(ro, id, path);
       const sub = this.#sink.objectSubdir(id[0]);
       try {
         if (tmpName === undefined) linkFd(ro, sub, rest);

@@ -289,6 +289,8 @@ export class Repository implements Disposable {
   #subdirs = new Map<number, OwnedFd>();
   #forceNamed: boolean;
   #closed = false;
+  /** The objects filesystem answered "no fs-verity" once; it will not change while open. */
+  #verityUnsupported = false;
 
   private constructor(
     path: string,
@@ -510,6 +512,7 @@ export class Repository implements Disposable {
       objectsDir: () => this.#objectsDir(true)!,
       objectSubdir: (first) => this.#objectSubdir(first, true)!,
       sealObject: (ro, id, path) => this.#sealObject(ro, id, path),
+      needsSeal: () => !(this.insecure && this.#verityUnsupported),
       forceNamedTmpfile: this.#forceNamed,
     };
   }
@@ -520,6 +523,7 @@ export class Repository implements Disposable {
     let r = enableVerity(ro, kid);
     for (let i = 0; r === "busy" && i < VERITY_BUSY_RETRIES; i++) r = enableVerity(ro, kid);
     if (r === "unsupported" || r === "busy") {
+      if (r === "unsupported") this.#verityUnsupported = true;
       if (this.insecure) return;
       if (r === "busy") {
         throw new ErrnoError("ioctl(FS_IOC_ENABLE_VERITY)", 26, `objects/${path}`);
