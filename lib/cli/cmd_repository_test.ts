@@ -130,3 +130,40 @@ Deno.test("cli: init, fsck, gc, cat, images, image-objects", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: init --reset-metadata switches algorithm keeping objects; --ensure upgrades", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cfs-cli-repo-" });
+  try {
+    const path = `${dir}/repo`;
+    assert.equal((await cli(["init", "--insecure", path])).code, 0);
+    {
+      using repo = await Repository.open(path, { write: true });
+      repo.storeObject(new TextEncoder().encode("x"));
+    }
+    const r = await cli([
+      "init",
+      "--insecure",
+      "--reset-metadata",
+      "--algorithm",
+      "fsverity-sha256-12",
+      path,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /algorithm: fsverity-sha256-12/);
+    assert.ok([...Deno.readDirSync(`${path}/objects`)].length > 0);
+
+    // A legacy repository (objects/ only) is upgraded by --ensure.
+    const legacy = `${dir}/legacy`;
+    const id = "ab" + "cd".repeat(31);
+    await Deno.mkdir(`${legacy}/objects/ab`, { recursive: true });
+    await Deno.writeTextFile(`${legacy}/objects/ab/${id.slice(2)}`, "whatever");
+    const u = await cli(["init", "--ensure", legacy]);
+    assert.equal(u.code, 0, u.err);
+    assert.equal(u.out, `Upgraded legacy repository at ${legacy}\n`);
+    assert.match(await Deno.readTextFile(`${legacy}/meta.json`), /fsverity-sha256-12/);
+    const fresh = await cli(["init", "--ensure", "--insecure", `${dir}/fresh`]);
+    assert.match(fresh.out, /^Initialized composefs repository at /);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
