@@ -464,6 +464,34 @@ Deno.test("varlinkctl drives cfs varlink: info, introspect, calls, Pull --more, 
     const nope = await vc(["call", sock, "org.composefs.Oci.Nope", "{}"], true);
     assert.notEqual(nope.code, 0);
 
+    // cfs --repo DEST --varlink ADDRESS oci copy --from SRC --from-varlink ADDRESS IMAGE
+    const dest = join(tmp.path, "cli-dest");
+    (await Repository.init(dest, { algorithm: "sha256", insecure: true })).close();
+    const copied = await run(deno, [
+      "run",
+      "-A",
+      cli,
+      "--repo",
+      dest,
+      "--varlink",
+      sock,
+      "oci",
+      "copy",
+      "--from",
+      f.a,
+      "--from-varlink",
+      sock,
+      "--json",
+      "demo",
+    ]);
+    const summary = JSON.parse(copied.stdout);
+    assert.equal(summary.manifestDigest, digest);
+    assert.equal(summary.layersCopied, 3);
+    {
+      using d = await Repository.open(dest);
+      assert.equal(resolveImage(d, "demo").manifestDigest, digest);
+    }
+
     // P8: exec: — varlinkctl runs `cfs` with the connection on fd 3 and no arguments.
     const wrapper = join(tmp.path, "cfs-exec");
     await Deno.writeTextFile(wrapper, `#!/bin/sh\nexec ${deno} run -A ${cli}\n`);

@@ -7,10 +7,11 @@
 
 import { Repository } from "../repository/repository.ts";
 import { type CopyEvent, copyImage, type CopySummary } from "../oci/copy.ts";
-import { LocalRepositoryEndpoint } from "../oci/copy_endpoint.ts";
+import { type LayerSink, type LayerSource, LocalRepositoryEndpoint } from "../oci/copy_endpoint.ts";
+import { VarlinkRepositoryEndpoint } from "../varlink/composefs_client.ts";
 import type { CommandSpec } from "./command.ts";
 import { formatBytes, type Output } from "./output.ts";
-import { repositoryPath } from "./oci_commands.ts";
+import { resolveRepoPath } from "./repo_path.ts";
 import { UsageError } from "./errors.ts";
 
 function reporter(out: Output): (e: CopyEvent) => void {
@@ -71,6 +72,12 @@ export const ociCopyCommand: CommandSpec = {
   positionals: { min: 1, max: 1 },
   options: {
     from: { type: "string", valueName: "PATH", description: "Source repository (required)" },
+    "from-varlink": {
+      type: "string",
+      valueName: "ADDRESS",
+      description:
+        "Open --from through the varlink server at ADDRESS (global --varlink: the destination)",
+    },
     name: { type: "string", valueName: "NAME", description: "Tag in the destination" },
     zerocopy: {
       type: "boolean",
@@ -87,16 +94,38 @@ export const ociCopyCommand: CommandSpec = {
         "oci copy",
       );
     }
-    using src = await Repository.open(from, { write: false });
-    using dst = await Repository.open(repositoryPath(ctx.global), {
-      write: true,
-      insecure: ctx.global.insecure,
-      requireVerity: ctx.global.requireVerity,
-      noUpgrade: ctx.global.noUpgrade,
-    });
+    await using stack = new AsyncDisposableStack();
+    // Either end may be a repository behind a varlink server (cfs varlink or cfsctl varlink).
+    const fromVarlink = ctx.values["from-varlink"] as string | undefined;
+    const toVarlink = ctx.values.varlink as string | undefined;
+    let source: LayerSource;
+    if (fromVarlink !== undefined) {
+      source = stack.use(await VarlinkRepositoryEndpoint.open(fromVarlink, from));
+    } else {
+      source = new LocalRepositoryEndpoint(
+        stack.use(await Repository.open(from, { write: false })),
+      );
+    }
+    let sink: LayerSink;
+    if (toVarlink !== undefined) {
+      sink = stack.use(
+        await VarlinkRepositoryEndpoint.open(toVarlink, resolveRepoPath(ctx.global)),
+      );
+    } else {
+      sink = new LocalRepositoryEndpoint(
+        stack.use(
+          await Repository.open(resolveRepoPath(ctx.global), {
+            write: true,
+            insecure: ctx.global.insecure,
+            requireVerity: ctx.global.requireVerity,
+            noUpgrade: ctx.global.noUpgrade,
+          }),
+        ),
+      );
+    }
     const summary = await copyImage(
-      new LocalRepositoryEndpoint(src),
-      new LocalRepositoryEndpoint(dst),
+      source,
+      sink,
       ctx.args[0],
       {
         name: ctx.values.name as string | undefined,
