@@ -120,7 +120,7 @@ Deno.test("cli: init, fsck, gc, cat, images, image-objects", async () => {
     await Deno.writeTextFile(`${path}/objects/${objectPathOf(objId)}`, "tampered");
     r = await cli(["--repo", path, "fsck"]);
     assert.equal(r.code, 1);
-    assert.match(r.out, /status: 1 error\(s\)\n  - fsck: object-digest-mismatch: objects\//);
+    assert.match(r.out, /status: 1 error\(s\)\n {2}- fsck: object-digest-mismatch: objects\//);
     r = await cli(["--repo", path, "fsck", "--json"]);
     assert.equal(r.code, 0);
     assert.equal(JSON.parse(r.out).ok, false);
