@@ -285,3 +285,27 @@ Deno.test("encoder stream errors on an invalid chunk after writing the valid one
   );
   assert.deepEqual(out, [hex("01 01000000 01")]);
 });
+
+Deno.test("composefs-rs unit-test vectors (external_wire_layout, file_content_wire_layout, boundary sizes)", () => {
+  // external_wire_layout: dirfd_index 2, length 9, filename "ab".
+  assert.deepEqual(
+    encodeChunks([{ type: "fileBackedData", contentLength: 9, dirfdIndex: 2, filename: "ab" }]),
+    hex("02 0900000000000000 02000000 02000000 6162"),
+  );
+  // file_content_wire_layout: InlineData "hello".
+  assert.deepEqual(
+    encodeChunks([{ type: "inlineData", data: te.encode("hello") }]),
+    hex("01 05000000 68656c6c6f"),
+  );
+  // boundary_inline_sizes.
+  for (const size of [1, 7, 8, 9, 255, 256, 257, 4095, 4096, 4097, 65536, 65537]) {
+    const data = Uint8Array.from({ length: size }, (_, i) => i % 256);
+    const bytes = encodeChunks([{ type: "metadata", data }]);
+    assert.equal(bytes.length, 5 + size);
+    assert.equal(bytes[0], 0x00);
+    assert.equal(new DataView(bytes.buffer).getUint32(1, true), size);
+    assert.deepEqual(plain(decodeChunks(bytes)), [{ type: "metadata", data: Array.from(data) }]);
+  }
+  // empty_stream_returns_none.
+  assert.deepEqual(decodeChunks(new Uint8Array()), []);
+});
