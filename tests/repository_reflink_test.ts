@@ -1,11 +1,12 @@
 /**
  * DESIGN 8 zero-copy paths on real filesystems (root, loop-mounted xfs with reflink=1):
  * FICLONE into an O_TMPFILE, hardlinks only for a known digest on the same filesystem,
- * a copy otherwise; and no fd leaks.
+ * a copy otherwise; no fd leaks; and read-only mounts.
  */
 
 import assert from "node:assert/strict";
-import { assertNoFdLeak, loopMount } from "./_helpers.ts";
+import { assertNoFdLeak, loopMount, requireCommand, run } from "./_helpers.ts";
+import { RepositoryReadOnlyError } from "../lib/repository/errors.ts";
 import { Repository } from "../lib/repository/repository.ts";
 import { fsverityDigest } from "../lib/fsverity/hasher.ts";
 import { openPath } from "../ffi/fs.ts";
@@ -81,5 +82,22 @@ Deno.test("storeObjectFromFile reflinks on xfs, hardlinks known digests, copies 
     });
   } finally {
     await Deno.remove(other, { recursive: true });
+  }
+});
+
+Deno.test("a writable open of a repository on a read-only mount is refused up front", async () => {
+  await using fs = await loopMount("ext4", 64);
+  (await Repository.init(`${fs.path}/repo`, { algorithm: "sha256", insecure: true })).close();
+  const mount = requireCommand("mount");
+  await run(mount, ["-o", "remount,ro", fs.path]);
+  try {
+    await assert.rejects(
+      Repository.open(`${fs.path}/repo`, { write: true }),
+      (e) => e instanceof RepositoryReadOnlyError && /read-only/.test(e.message),
+    );
+    using repo = await Repository.open(`${fs.path}/repo`);
+    assert.ok(repo.fsck().ok);
+  } finally {
+    await run(mount, ["-o", "remount,rw", fs.path]);
   }
 });

@@ -18,6 +18,7 @@ import {
   ficlone,
   flock,
   fstat,
+  fstatfs,
   fsync,
   linkFd,
   lstatAt,
@@ -111,6 +112,8 @@ const SYMLINK_TMP_ATTEMPTS = 16;
 const LOCK_POLL_MS = 20;
 /** ETXTBSY retries when enabling fs-verity right after the writable fd was closed. */
 const VERITY_BUSY_RETRIES = 3;
+/** statfs f_flags bit for a read-only mount (ST_RDONLY, sys/statvfs.h). */
+const ST_RDONLY = 1;
 /** Read size when copying files into objects. */
 const COPY_CHUNK = 1 << 20;
 
@@ -425,6 +428,9 @@ export class Repository implements Disposable {
       if (opts.requireVerity && repoInsecure) {
         throw new VerityMissingError(META_JSON);
       }
+      if (opts.write && (fstatfs(root).flags & ST_RDONLY) !== 0) {
+        throw new RepositoryReadOnlyError(abs, "the filesystem is mounted read-only");
+      }
       const repository = new Repository(
         abs,
         root,
@@ -548,7 +554,11 @@ export class Repository implements Disposable {
   storeObject(data: Uint8Array): Uint8Array {
     this.#assertWritable();
     const id = fsverityDigest(data, this.algorithm);
-    if (this.hasObject(id)) return id;
+    if (this.hasObject(id)) {
+      // Secure mode: an existing object must carry the right fs-verity digest (openObject checks).
+      if (!this.insecure) this.openObject(id).close();
+      return id;
+    }
     using w = new ObjectWriter(this.#sink(), { expectedId: id });
     w.write(data);
     w.finish();
