@@ -188,6 +188,19 @@ function xdgConfigHome(env: Record<string, string | undefined>): string | null {
  *    `~/.local/share/containers/storage`; the driver is kept only if it is overlay, vfs or btrfs.
  * 3. `STORAGE_DRIVER` overrides the driver; `STORAGE_OPTS` replaces the driver options, and with
  *    them the additional image stores.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveStoreOptions } from "./storage_conf.ts";
+ * const o = resolveStoreOptions({
+ *   env: { CONTAINERS_STORAGE_CONF: "/my.conf", STORAGE_OPTS: "additionalimagestore=/ro" },
+ *   uid: 0,
+ *   readFile: (p) => p === "/my.conf" ? '[storage]\ngraphroot = "/srv/store"\n' : null,
+ * });
+ * assert.equal(o.graphRoot, "/srv/store");
+ * assert.deepEqual(o.imageStores, ["/ro"]);
+ * ```
  */
 export function resolveStoreOptions(ctx: ResolveContext = {}): StoreOptions {
   const env = ctx.env ?? Deno.env.toObject();
