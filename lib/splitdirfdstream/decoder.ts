@@ -25,7 +25,27 @@ import {
 
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 const utf8Lossy = new TextDecoder("utf-8");
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** High 32 bits of `Number.MAX_SAFE_INTEGER` (2^53 - 1): a larger high word does not fit. */
+const MAX_SAFE_HIGH = 0x1f_ffff;
+
+/** Decode a filename: plain ASCII (object paths, most layer paths) without TextDecoder. */
+function decodeName(body: Uint8Array): string {
+  let ascii = true;
+  for (let i = 0; i < body.length; i++) {
+    if (body[i] >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii && body.length <= 256) {
+    return String.fromCharCode.apply(null, body as unknown as number[]);
+  }
+  try {
+    return utf8Strict.decode(body);
+  } catch (e) {
+    throw new InvalidFilenameError(utf8Lossy.decode(body), "not UTF-8", { cause: e });
+  }
+}
 
 /**
  * Incremental decoder: feed byte buffers split at any boundary with {@link push}, then call
@@ -108,6 +128,7 @@ export class ChunkDecoder {
   #push(input: Uint8Array, emit: (chunk: Chunk) => void): void {
     const n = input.length;
     let pos = 0;
+    let view: DataView | undefined;
     while (pos < n) {
       if (!this.#inBody) {
         if (this.#hdrFill === 0) {
@@ -122,13 +143,20 @@ export class ChunkDecoder {
           }
           this.#type = type;
         }
-        const take = Math.min(this.#hdrNeed - this.#hdrFill, n - pos);
-        this.#hdr.set(input.subarray(pos, pos + take), this.#hdrFill);
-        this.#hdrFill += take;
-        pos += take;
-        if (this.#hdrFill < this.#hdrNeed) return;
-        this.#hdrFill = 0;
-        this.#startBody();
+        if (this.#hdrFill === 0 && n - pos >= this.#hdrNeed) {
+          // Fast path: the whole header is in this input; read it in place.
+          view ??= new DataView(input.buffer, input.byteOffset, input.byteLength);
+          this.#startBody(view, pos);
+          pos += this.#hdrNeed;
+        } else {
+          const take = Math.min(this.#hdrNeed - this.#hdrFill, n - pos);
+          this.#hdr.set(input.subarray(pos, pos + take), this.#hdrFill);
+          this.#hdrFill += take;
+          pos += take;
+          if (this.#hdrFill < this.#hdrNeed) return;
+          this.#hdrFill = 0;
+          this.#startBody(this.#hdrView, 0);
+        }
         if (this.#bodyLen === 0) this.#emit(new Uint8Array(0), emit);
         continue;
       }
@@ -157,19 +185,22 @@ export class ChunkDecoder {
     }
   }
 
-  /** Parse a complete header in `#hdr` and switch to body mode (limits checked first). */
-  #startBody(): void {
-    const dv = this.#hdrView;
+  /** Parse a complete header at `base` of `dv` and switch to body mode (limits checked first). */
+  #startBody(dv: DataView, base: number): void {
     if (this.#type === CHUNK_FILE_BACKED_DATA) {
-      const contentLength = dv.getBigUint64(1, true);
-      const nameLen = dv.getUint32(13, true);
+      // u64 content_len as two u32 halves: no BigInt on the hot path.
+      const lo = dv.getUint32(base + 1, true);
+      const hi = dv.getUint32(base + 5, true);
+      const nameLen = dv.getUint32(base + 13, true);
       if (nameLen > MAX_FILENAME_LEN) throw new FilenameTooLongError(nameLen, MAX_FILENAME_LEN);
-      if (contentLength > MAX_SAFE) throw new ContentLengthTooLargeError(contentLength);
-      this.#contentLength = Number(contentLength);
-      this.#dirfdIndex = dv.getUint32(9, true);
+      if (hi > MAX_SAFE_HIGH) {
+        throw new ContentLengthTooLargeError((BigInt(hi) << 32n) | BigInt(lo));
+      }
+      this.#contentLength = hi * 2 ** 32 + lo;
+      this.#dirfdIndex = dv.getUint32(base + 9, true);
       this.#bodyLen = nameLen;
     } else {
-      const len = dv.getUint32(1, true);
+      const len = dv.getUint32(base + 1, true);
       if (len > MAX_INLINE_CHUNK_SIZE) throw new InlineTooLargeError(len, MAX_INLINE_CHUNK_SIZE);
       this.#bodyLen = len;
     }
@@ -184,12 +215,7 @@ export class ChunkDecoder {
     } else if (this.#type === CHUNK_INLINE_DATA) {
       emit({ type: "inlineData", data: body });
     } else {
-      let filename: string;
-      try {
-        filename = utf8Strict.decode(body);
-      } catch (e) {
-        throw new InvalidFilenameError(utf8Lossy.decode(body), "not UTF-8", { cause: e });
-      }
+      const filename = decodeName(body);
       emit({
         type: "fileBackedData",
         contentLength: this.#contentLength,
