@@ -25,6 +25,10 @@ import { toHex } from "./object_id.ts";
 
 /** Mode of objects written by the streaming path (composefs-rs paths 2/3). */
 const OBJECT_MODE = 0o644;
+/** Mode of `objects/XX` made by the streaming path. */
+const SUBDIR_MODE = 0o755;
+/** In-memory objects (`ensure_object`, path 1): file 0666 and `objects/XX` 0777 (§1.6). */
+export const IN_MEMORY_MODES = { file: 0o666, dir: 0o777 } as const;
 /** Attempts at a fresh `.tmp-object-*` name (composefs-rs tries 16 times). */
 const TMP_NAME_ATTEMPTS = 16;
 /** Length of the random suffix of temporary names (composefs-rs: 12 alphanumerics). */
@@ -45,8 +49,8 @@ export interface ObjectSink {
   readonly algorithm: HashAlgorithm;
   /** `objects/`, created when missing (borrowed). */
   objectsDir(): OwnedFd;
-  /** `objects/XX`, created when missing (borrowed). */
-  objectSubdir(first: number): OwnedFd;
+  /** `objects/XX`, created with `mode` when missing (borrowed). */
+  objectSubdir(first: number, mode?: number): OwnedFd;
   /** Enable/check fs-verity on a read-only fd per the repository's policy; throws on mismatch. */
   sealObject(ro: OwnedFd, id: Uint8Array, path: string): void;
   /**
@@ -84,10 +88,16 @@ export class ObjectWriter implements Disposable {
   #hasher: FsVerityHasher | undefined;
   #expected: Uint8Array | undefined;
   #done = false;
+  #dirMode: number;
 
   /** @internal Use `Repository.createObjectWriter()`. `expectedId` skips hashing (caller hashed). */
-  constructor(sink: ObjectSink, opts: { expectedId?: Uint8Array; fd?: OwnedFd } = {}) {
+  constructor(
+    sink: ObjectSink,
+    opts: { expectedId?: Uint8Array; fd?: OwnedFd; modes?: { file: number; dir: number } } = {},
+  ) {
     this.#sink = sink;
+    const fileMode = opts.modes?.file ?? OBJECT_MODE;
+    this.#dirMode = opts.modes?.dir ?? SUBDIR_MODE;
     this.#expected = opts.expectedId;
     if (!this.#expected) this.#hasher = new FsVerityHasher(sink.algorithm);
     if (opts.fd) {
@@ -97,7 +107,7 @@ export class ObjectWriter implements Disposable {
     const dir = sink.objectsDir();
     if (!sink.forceNamedTmpfile) {
       try {
-        this.#fd = openTmpfile(dir, ".", OBJECT_MODE);
+        this.#fd = openTmpfile(dir, ".", fileMode);
         return;
       } catch (e) {
         if (!noTmpfile(e)) throw e;
@@ -108,7 +118,7 @@ export class ObjectWriter implements Disposable {
       try {
         this.#fd = openBeneath(dir, name, {
           flags: C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW,
-          mode: OBJECT_MODE,
+          mode: fileMode,
         });
         this.#tmpName = name;
       } catch (e) {
@@ -152,7 +162,7 @@ export class ObjectWriter implements Disposable {
       }
       using _ro = ro;
       if (ro !== rw) this.#sink.sealObject(ro, id, path);
-      const sub = this.#sink.objectSubdir(id[0]);
+      const sub = this.#sink.objectSubdir(id[0], this.#dirMode);
       try {
         if (tmpName === undefined) linkFd(ro, sub, rest);
         else {

@@ -86,7 +86,7 @@ import {
   parseObjectLinkTarget,
   toHex,
 } from "./object_id.ts";
-import { type ObjectSink, ObjectWriter, randomSuffix } from "./object_writer.ts";
+import { IN_MEMORY_MODES, type ObjectSink, ObjectWriter, randomSuffix } from "./object_writer.ts";
 import { parseSplitstream, type Splitstream, SplitstreamError } from "./splitstream.ts";
 import { requirePermission } from "./permissions.ts";
 
@@ -491,13 +491,13 @@ export class Repository implements Disposable {
     return fd;
   }
 
-  #objectSubdir(first: number, create: boolean): OwnedFd | null {
+  #objectSubdir(first: number, create: boolean, mode = OBJECT_SUBDIR_MODE): OwnedFd | null {
     const cached = this.#subdirs.get(first);
     if (cached) return cached;
     const objects = this.#objectsDir(create);
     if (!objects) return null;
     const name = first.toString(16).padStart(2, "0");
-    if (create) mkdirAt(objects, name, OBJECT_SUBDIR_MODE, true);
+    if (create) mkdirAt(objects, name, mode, true);
     let fd: OwnedFd;
     try {
       fd = openBeneath(objects, name, { flags: C.O_RDONLY | C.O_DIRECTORY });
@@ -516,7 +516,7 @@ export class Repository implements Disposable {
     return {
       algorithm: this.algorithm,
       objectsDir: () => this.#objectsDir(true)!,
-      objectSubdir: (first) => this.#objectSubdir(first, true)!,
+      objectSubdir: (first, mode) => this.#objectSubdir(first, true, mode)!,
       sealObject: (ro, id, path) => this.#sealObject(ro, id, path),
       needsSeal: () => !(this.insecure && this.#verityUnsupported),
       forceNamedTmpfile: this.#forceNamed,
@@ -559,7 +559,7 @@ export class Repository implements Disposable {
       if (!this.insecure) this.openObject(id).close();
       return id;
     }
-    using w = new ObjectWriter(this.#sink(), { expectedId: id });
+    using w = new ObjectWriter(this.#sink(), { expectedId: id, modes: IN_MEMORY_MODES });
     w.write(data);
     w.finish();
     return id;
@@ -717,6 +717,8 @@ export class Repository implements Disposable {
     const target = relativeSymlinkTarget(linkPath, targetPath);
     const parts = linkPath.split("/");
     const base = parts.pop()!;
+    // images/ is made like objects/ (0777 before umask); streams/ and refs trees 0755 (§1.6).
+    if (parts[0] === "images") this.#openDirChain(["images"], true, OBJECTS_DIR_MODE)!.close();
     using dir = this.#openDirChain(parts, true)!;
     try {
       symlinkAt(target, dir, base);

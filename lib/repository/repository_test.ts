@@ -408,3 +408,35 @@ Deno.test("repository operations leak no file descriptors", async () => {
     });
   });
 });
+
+Deno.test("modes follow composefs-rs (§1.6): in-memory objects 0666 in 0777 dirs, streamed 0644/0755", async () => {
+  await withTmp(async (dir) => {
+    const path = `${dir}/r`;
+    const old = Deno.umask(0);
+    try {
+      using repo = await Repository.init(path, { algorithm: "sha256", insecure: true });
+      const a = repo.storeObject(enc("in memory"));
+      let b: Uint8Array;
+      {
+        using w = repo.createObjectWriter();
+        w.write(enc("streamed"));
+        b = w.finish().id;
+      }
+      const mode = (p: string) => Deno.statSync(`${path}/${p}`).mode! & 0o777;
+      assert.equal(mode("."), 0o700);
+      assert.equal(mode("objects"), 0o777);
+      assert.equal(mode(`objects/${objectPathOf(a)}`), 0o666);
+      assert.equal(mode(`objects/${toHex(a).slice(0, 2)}`), 0o777);
+      assert.equal(mode(`objects/${objectPathOf(b)}`), 0o644);
+      if (toHex(b).slice(0, 2) !== toHex(a).slice(0, 2)) {
+        assert.equal(mode(`objects/${toHex(b).slice(0, 2)}`), 0o755);
+      }
+      assert.equal(mode("meta.json"), 0o644);
+      repo.writeImage(enc("i"), "n");
+      assert.equal(mode("images"), 0o777);
+      assert.equal(mode("images/refs"), 0o755);
+    } finally {
+      Deno.umask(old);
+    }
+  });
+});
