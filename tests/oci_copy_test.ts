@@ -210,7 +210,10 @@ Deno.test("oci copy: a copy killed mid-layer leaves an fsck-clean destination; a
     join(tmp.path, "src-sha256"),
     "demo",
   ];
-  const delays = [150, 400, 700, 1000];
+  // Deno starts in ~100-300 ms here; the copy itself takes a few seconds: these delays land
+  // before, during and (maybe) after the transfer.
+  const delays = [300, 700, 1200, 1800, 2600];
+  let interrupted = 0;
   for (const delay of delays) {
     const child = new Deno.Command(Deno.execPath(), { args, stdout: "null", stderr: "null" })
       .spawn();
