@@ -6,11 +6,13 @@
 
 /** A configured store (graph root or additional image store) cannot be used. */
 export class StoreNotFoundError extends Error {
+  /** The error class name. */
   override name = "StoreNotFoundError";
   /** The store path. */
   readonly path: string;
   /** Why it cannot be used. */
   readonly reason: string;
+  /** Build the error from its structured fields. */
   constructor(path: string, reason: string, options?: ErrorOptions) {
     super(`Containers storage "${path}" cannot be used: ${reason}`, options);
     this.path = path;
@@ -20,6 +22,7 @@ export class StoreNotFoundError extends Error {
 
 /** A file's content in the layer directory does not match what tar-split recorded. */
 export class LayerContentError extends Error {
+  /** The error class name. */
   override name = "LayerContentError";
   /** Storage layer id. */
   readonly layerId: string;
@@ -27,6 +30,7 @@ export class LayerContentError extends Error {
   readonly file: string;
   /** What is wrong. */
   readonly reason: string;
+  /** Build the error from its structured fields. */
   constructor(layerId: string, file: string, reason: string, options?: ErrorOptions) {
     super(`Layer "${layerId}" file "${file}": ${reason}`, options);
     this.layerId = layerId;
@@ -37,11 +41,13 @@ export class LayerContentError extends Error {
 
 /** A file's CRC-64 differs from the one tar-split recorded: it changed behind the store's back. */
 export class TarSplitCrcMismatchError extends LayerContentError {
+  /** The error class name. */
   override name = "TarSplitCrcMismatchError";
   /** Recorded CRC (hex). */
   readonly expected: string;
   /** CRC of the file now (hex). */
   readonly actual: string;
+  /** Build the error from its structured fields. */
   constructor(layerId: string, file: string, expected: string, actual: string) {
     super(layerId, file, `CRC-64 is "${actual}" but tar-split recorded "${expected}"`);
     this.expected = expected;
@@ -51,9 +57,11 @@ export class TarSplitCrcMismatchError extends LayerContentError {
 
 /** The `layers.json` diff-digests or the layer count disagree with the config's diff_ids. */
 export class LayerMismatchError extends Error {
+  /** The error class name. */
   override name = "LayerMismatchError";
   /** The image id. */
   readonly imageId: string;
+  /** Build the error from its structured fields. */
   constructor(imageId: string, reason: string) {
     super(`Image "${imageId}": ${reason}`);
     this.imageId = imageId;
@@ -62,9 +70,11 @@ export class LayerMismatchError extends Error {
 
 /** A layer's `.tar-split.gz` cannot be decoded (bad gzip, bad JSON, bad entries). */
 export class TarSplitCorruptError extends Error {
+  /** The error class name. */
   override name = "TarSplitCorruptError";
   /** Storage layer id. */
   readonly layerId: string;
+  /** Build the error from its structured fields. */
   constructor(layerId: string, reason: string, options?: ErrorOptions) {
     super(`Layer "${layerId}" has a corrupt tar-split file: ${reason}`, options);
     this.layerId = layerId;

@@ -50,9 +50,13 @@ export interface LayerChunksOptions {
 
 /** Counters of what {@link layerChunks} emitted. */
 export interface LayerChunksStats {
+  /** Files with content. */
   files: number;
+  /** Of those, sent as FileBackedData. */
   fileBacked: number;
+  /** Of those, sent as InlineData. */
   inlined: number;
+  /** Content bytes. */
   bytes: number;
 }
 

@@ -38,5 +38,12 @@ export {
   StorageConfError,
   type StoreOptions,
 } from "./storage_conf.ts";
-export { AmbiguousImageError, LayerChainError, StoreMetadataError } from "./store_model.ts";
+export {
+  AmbiguousImageError,
+  type ImageRecord,
+  LayerChainError,
+  type LayerRecord,
+  StoreMetadataError,
+} from "./store_model.ts";
 export type { LayerChunksOptions, LayerChunksStats } from "./layer_chunks.ts";
+export { ContainersStore, type Driver, StoreLock } from "./store.ts";

@@ -24,8 +24,11 @@ export const MIN_ID_PREFIX = 3;
 
 /** A `[driver@graphroot+runroot:options]` store specifier. */
 export interface StoreSpec {
+  /** Graph driver (`overlay`, `vfs`). */
   driver?: string;
+  /** Graph root (absolute). */
   graphRoot?: string;
+  /** Run root (absolute). */
   runRoot?: string;
   /** Driver options (comma-separated after `:`). */
   options?: string[];
@@ -66,9 +69,11 @@ export interface CstorReference {
 
 /** A reference that is not a valid `containers-storage:` reference. */
 export class CstorReferenceError extends Error {
+  /** The error class name. */
   override name = "CstorReferenceError";
   /** The reference text. */
   readonly reference: string;
+  /** Build the error from its structured fields. */
   constructor(reference: string, reason: string) {
     super(`Invalid containers-storage reference "${reference}": ${reason}`);
     this.reference = reference;

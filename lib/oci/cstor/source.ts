@@ -62,9 +62,11 @@ export class CstorImageSource implements Disposable {
   readonly imageId: string;
   /** Raw manifest bytes and their digest. */
   readonly manifest: Uint8Array;
+  /** `sha256:` of {@link CstorImageSource.manifest}. */
   readonly manifestDigest: string;
   /** Raw config bytes and their digest. */
   readonly config: Uint8Array;
+  /** `sha256:` of {@link CstorImageSource.config}. */
   readonly configDigest: string;
   /** Layers in config order. */
   readonly layers: CstorLayer[];

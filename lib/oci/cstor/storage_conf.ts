@@ -41,9 +41,11 @@ export interface StoreOptions {
 
 /** A storage.conf (or STORAGE_OPTS, or a transport store spec) that cannot be used. */
 export class StorageConfError extends Error {
+  /** The error class name. */
   override name = "StorageConfError";
   /** The file (or `STORAGE_OPTS`, or the reference) the problem is in. */
   readonly source: string;
+  /** Build the error from its structured fields. */
   constructor(message: string, source: string, options?: ErrorOptions) {
     super(message, options);
     this.source = source;

@@ -19,7 +19,6 @@ import * as C from "../../../ffi/constants.ts";
 import { ErrnoError } from "../../../ffi/errno.ts";
 import { readableFromFd } from "../../../ffi/fd_stream.ts";
 import {
-  fstat,
   lstatAt,
   ofdLock,
   openBeneath,
@@ -55,6 +54,7 @@ function isErrno(e: unknown, name: "ENOENT" | "ENOTDIR"): boolean {
 /** Read locks on a store's layer and image stores; release by disposing. */
 export class StoreLock implements Disposable {
   #fds: OwnedFd[];
+  /** Build the error from its structured fields. */
   constructor(fds: OwnedFd[]) {
     this.#fds = fds;
   }
@@ -62,6 +62,7 @@ export class StoreLock implements Disposable {
   get count(): number {
     return this.#fds.filter((f) => !f.closed).length;
   }
+  /** Release the locks. */
   [Symbol.dispose](): void {
     // Closing the last fd of an open file description releases its OFD lock.
     for (const fd of this.#fds.reverse()) fd.close();
@@ -297,12 +298,7 @@ export class ContainersStore implements Disposable {
     });
   }
 
-  /** Size of a regular file in the store, for tests and diagnostics. */
-  fileSize(rel: string): number {
-    using fd = this.#open(rel);
-    return fstat(fd).size;
-  }
-
+  /** Close the store's root fd. */
   [Symbol.dispose](): void {
     this.#root.close();
   }

@@ -40,9 +40,11 @@ export interface ImageRecord {
 
 /** images.json / layers.json content that is not what c/storage writes. */
 export class StoreMetadataError extends Error {
+  /** The error class name. */
   override name = "StoreMetadataError";
   /** The file (path relative to the store, or absolute). */
   readonly file: string;
+  /** Build the error from its structured fields. */
   constructor(file: string, reason: string, options?: ErrorOptions) {
     super(`Invalid containers-storage metadata "${file}": ${reason}`, options);
     this.file = file;
@@ -159,11 +161,13 @@ export function bigDataFileName(key: string): string {
 
 /** Several images match a reference (an id prefix or a short name). */
 export class AmbiguousImageError extends Error {
+  /** The error class name. */
   override name = "AmbiguousImageError";
   /** The reference. */
   readonly reference: string;
   /** Ids of the matching images. */
   readonly candidates: string[];
+  /** Build the error from its structured fields. */
   constructor(reference: string, candidates: string[]) {
     super(
       `Reference "${reference}" is ambiguous: it matches images ${
@@ -231,11 +235,13 @@ export function findImage(
 
 /** The image's layers cannot be resolved (a missing parent, a cycle, an incomplete layer). */
 export class LayerChainError extends Error {
+  /** The error class name. */
   override name = "LayerChainError";
   /** The image id. */
   readonly imageId: string;
   /** The layer the problem is at. */
   readonly layerId: string;
+  /** Build the error from its structured fields. */
   constructor(imageId: string, layerId: string, reason: string) {
     super(`Image "${imageId}": layer "${layerId}" ${reason}`);
     this.imageId = imageId;

@@ -43,11 +43,13 @@ export type TarSplitEntry =
 
 /** A malformed tar-split stream; names the (1-based) line. */
 export class TarSplitFormatError extends Error {
+  /** The error class name. */
   override name = "TarSplitFormatError";
   /** 1-based line number of the offending entry. */
   readonly line: number;
   /** What is wrong. */
   readonly reason: string;
+  /** Build the error from its structured fields. */
   constructor(line: number, reason: string, options?: ErrorOptions) {
     super(`Malformed tar-split at line ${line}: ${reason}`, options);
     this.line = line;
@@ -122,6 +124,7 @@ export function parseTarSplitLine(text: string, line: number): TarSplitEntry {
  * (tar-split writes one, but nothing depends on it).
  */
 export class TarSplitDecoderStream extends TransformStream<Uint8Array, TarSplitEntry> {
+  /** Build the error from its structured fields. */
   constructor() {
     const decoder = new TextDecoder("utf-8", { fatal: true });
     let pending: Uint8Array[] = [];

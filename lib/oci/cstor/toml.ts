@@ -16,6 +16,7 @@ export interface TomlTable {
 
 /** A syntax error in a TOML document, with its 1-based position. */
 export class TomlError extends Error {
+  /** The error class name. */
   override name = "TomlError";
   /** 1-based line of the error. */
   readonly line: number;
@@ -23,6 +24,7 @@ export class TomlError extends Error {
   readonly column: number;
   /** What was wrong, without the position. */
   readonly reason: string;
+  /** Build the error from its structured fields. */
   constructor(reason: string, line: number, column: number) {
     super(`Invalid TOML at line ${line}, column ${column}: ${reason}`);
     this.reason = reason;
@@ -41,6 +43,7 @@ class Parser {
   #i = 0;
   #origins = new WeakMap<TomlTable, Origin>();
 
+  /** Build the error from its structured fields. */
   constructor(s: string) {
     this.#s = s;
   }
