@@ -116,6 +116,47 @@ Deno.bench({
   if (n !== UNITS * chunks.length) throw new Error(`Decoded ${n} chunks`);
 });
 
+// A layer as the repository serves it: tar headers and object references, 200k chunks.
+const smallChunks: Chunk[] = [];
+for (let i = 0; i < 100_000; i++) {
+  smallChunks.push({ type: "metadata", data: new Uint8Array(512 + (i % 3) * 100) });
+  smallChunks.push({
+    type: "fileBackedData",
+    contentLength: 1000 + i,
+    dirfdIndex: 1,
+    filename: `ab/${(Math.imul(i, 2654435761) >>> 0).toString(16).padStart(62, "0")}`,
+  });
+}
+const smallStream = encodeChunks(smallChunks);
+const smallPieces = Array.from(
+  { length: Math.ceil(smallStream.length / MiB) },
+  (_, i) => smallStream.subarray(i * MiB, (i + 1) * MiB),
+);
+
+Deno.bench({
+  name: "ChunkDecoder, 200k small chunks (70 MB) in 1 MiB pieces",
+  group: "decode small chunks",
+  ...RUNS,
+}, () => {
+  const d = new ChunkDecoder();
+  let n = 0;
+  for (const p of smallPieces) d.push(p, () => n++);
+  d.finish();
+  if (n !== smallChunks.length) throw new Error(`Decoded ${n} chunks`);
+});
+
+Deno.bench({
+  name: "SplitdirfdstreamDecoderStream, 200k small chunks",
+  group: "decode small chunks",
+  ...RUNS,
+}, async () => {
+  let n = 0;
+  for await (
+    const _ of ReadableStream.from(smallPieces).pipeThrough(new SplitdirfdstreamDecoderStream())
+  ) n++;
+  if (n !== smallChunks.length) throw new Error(`Decoded ${n} chunks`);
+});
+
 Deno.bench({ name: "SplitdirfdstreamEncoderStream", group: "encode 1 GiB", ...RUNS }, async () => {
   function* all() {
     for (let u = 0; u < UNITS; u++) yield* chunks;
