@@ -124,7 +124,6 @@ export async function buildFixtures(): Promise<Fixtures> {
   await Deno.writeFile(`${g}/secret`, rnd(2000));
   await Deno.chmod(`${g}/secret`, 0o600);
   await sh("tar", ["-C", g, "--format=gnu", "--numeric-owner", "-cf", w("l3.tar"), "."]);
-  await sh("cp", ["-a", `${oci}/index.json`, w("index.v2.json")]);
   await sh("umoci", ["raw", "add-layer", "--image", `${oci}:v2`, "--tag", "v3", w("l3.tar")]);
   // v4: a PAX tar (long path, long symlink target, xattrs) from the project's tar writer.
   const l4 = encodeTar([

@@ -38,6 +38,15 @@ export interface ParsedDigest {
 /**
  * Parse and validate an OCI digest string. Only `sha256` and `sha512` with lowercase hex of
  * the right length are accepted (the OCI spec's registered algorithms).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseDigest, sha256Digest } from "./digest.ts";
+ * const d = sha256Digest(new TextEncoder().encode("hello world"));
+ * assert.equal(d, "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+ * assert.equal(parseDigest(d).algorithm, "sha256");
+ * ```
  */
 export function parseDigest(digest: string): ParsedDigest {
   const colon = digest.indexOf(":");

@@ -76,7 +76,30 @@ interface ObjectWriterLike extends Disposable {
   finish(): { id: Uint8Array; present: boolean };
 }
 
-/** Builds one layer splitstream; use with `using` so an abandoned import releases its files. */
+/**
+ * Builds one layer splitstream; use with `using` so an abandoned import releases its files.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Repository } from "../repository/repository.ts";
+ * import { encodeTar } from "../tar/tar_writer.ts";
+ * import { LayerWriter } from "./layer_writer.ts";
+ * import { TarSplitter } from "./tar_split.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * using repo = await Repository.init(`${dir}/repo`, { algorithm: "sha256", insecure: true });
+ * const tar = encodeTar([{ path: "big", type: "file", content: new Uint8Array(5000) }]);
+ * using w = new LayerWriter(repo);
+ * const splitter = new TarSplitter(w);
+ * await splitter.push(tar);
+ * splitter.finish();
+ * const { diffId, stats } = w.commit();
+ * assert.ok(repo.hasStream(`oci-layer-${diffId}`) !== null);
+ * assert.equal(stats.externalBytes, 5000);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class LayerWriter implements Disposable {
   #repo: Repository;
   #opts: LayerWriterOptions;

@@ -185,6 +185,21 @@ export interface LayoutReference {
  * Parse `oci:DIR[:TAG|@DIGEST]` or `oci-archive:FILE[:TAG|@DIGEST]`. Like composefs-rs, the
  * tag is what follows the **last** `:` when it contains no `/` (so `/a:b/c` is a path,
  * `d:t:u` is path `d:t` with tag `u`); an empty tag means none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseLayoutReference } from "./layout_source.ts";
+ * assert.deepEqual(parseLayoutReference("oci:/srv/img:v1"), {
+ *   transport: "oci",
+ *   path: "/srv/img",
+ *   tag: "v1",
+ * });
+ * assert.deepEqual(parseLayoutReference("oci-archive:/a:b/c.tar"), {
+ *   transport: "oci-archive",
+ *   path: "/a:b/c.tar",
+ * });
+ * ```
  */
 export function parseLayoutReference(source: string): LayoutReference {
   let transport: LayoutReference["transport"];
@@ -479,6 +494,7 @@ export class OciLayout implements Disposable {
     return undefined;
   }
 
+  /** Close the layout's fds. */
   [Symbol.dispose](): void {
     this.#files[Symbol.dispose]();
   }

@@ -33,6 +33,14 @@ export const OCI_TAG_REF_DIR = "oci";
 /**
  * Encode a tag for its file name: `%` → `%25`, then `/` → `%2F`; nothing else is escaped
  * (`:` is kept), exactly like composefs-rs `encode_tag`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeTag, encodeTag } from "./names.ts";
+ * assert.equal(encodeTag("quay.io/a/b:1%"), "quay.io%2Fa%2Fb:1%25");
+ * assert.equal(decodeTag("quay.io%2Fa%2Fb:1%25"), "quay.io/a/b:1%");
+ * ```
  */
 export function encodeTag(tag: string): string {
   return tag.replaceAll("%", "%25").replaceAll("/", "%2F");

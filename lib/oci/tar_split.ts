@@ -21,11 +21,13 @@ import {
 
 /** A tar stream that cannot be split: names the byte offset where parsing failed. */
 export class TarFormatError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "TarFormatError";
   /** Byte offset in the (uncompressed) tar stream. */
   readonly offset: number;
   /** What is wrong. */
   readonly reason: string;
+  /** Create the error from its structured fields. */
   constructor(offset: number, reason: string, options?: ErrorOptions) {
     super(`Malformed tar at offset ${offset}: ${reason}`, options);
     this.offset = offset;
@@ -98,7 +100,31 @@ function isRegularType(t: string): boolean {
   return t === "0" || t === "\0" || t === "7";
 }
 
-/** Streaming tar splitter. Call `push` for each chunk, then `finish`. */
+/**
+ * Streaming tar splitter. Call `push` for each chunk, then `finish`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeTar } from "../tar/tar_writer.ts";
+ * import { TarSplitter } from "./tar_split.ts";
+ * const sizes: number[] = [];
+ * let inline = 0;
+ * const s = new TarSplitter({
+ *   writeInline: (b) => void (inline += b.length),
+ *   beginFile: (n) => void sizes.push(n),
+ *   writeFileChunk: () => {},
+ *   endFile: () => {},
+ * });
+ * await s.push(encodeTar([
+ *   { path: "small", type: "file", content: new Uint8Array(64) },
+ *   { path: "large", type: "file", content: new Uint8Array(65) },
+ * ]));
+ * s.finish();
+ * assert.deepEqual(sizes, [65]);
+ * assert.equal(s.entries, 2);
+ * ```
+ */
 export class TarSplitter {
   #sink: TarSplitSink;
   #state: State = "header";
@@ -127,6 +153,7 @@ export class TarSplitter {
   #onEntry: ((e: TarSplitEntry) => void) | undefined;
 
   /** Split into `sink`; `onEntry` sees every entry before its content. */
+  /** Create the error from its structured fields. */
   constructor(sink: TarSplitSink, onEntry?: (e: TarSplitEntry) => void) {
     this.#sink = sink;
     this.#onEntry = onEntry;
