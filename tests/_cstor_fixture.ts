@@ -89,20 +89,35 @@ export async function buildUmociLayout(dir: string, bigFileMiB = 0): Promise<str
   return oci;
 }
 
-/** `skopeo copy oci:<layout>:<tag> containers-storage:[driver@root+run]localhost/test:<tag>`. */
+/**
+ * `skopeo copy oci:<layout>:<tag> containers-storage:[driver@root+run]localhost/test:<tag>`,
+ * in a private mount namespace unless `keepMount` (then c/storage's bind mount of
+ * `<root>/overlay` stays, as on a host podman has used: call {@link unmountStore} after).
+ */
 export async function copyToStore(
   layout: string,
   tag: string,
   driver: "overlay" | "vfs",
   root: string,
   runRoot: string,
+  keepMount = false,
 ): Promise<void> {
-  await run(requireCommand("unshare"), [
-    "-m",
+  const skopeo = [
     requireCommand("skopeo"),
     "copy",
     "--quiet",
     `oci:${layout}:${tag}`,
     `containers-storage:[${driver}@${root}+${runRoot}]${FIXTURE_NAME}:${tag}`,
-  ]);
+  ];
+  if (keepMount) await run(skopeo[0], skopeo.slice(1));
+  else await run(requireCommand("unshare"), ["-m", ...skopeo]);
+}
+
+/** Undo every mount c/storage left under `root` (its overlay bind mount). */
+export async function unmountStore(root: string): Promise<void> {
+  const umount = requireCommand("umount");
+  for (let i = 0; i < 8; i++) {
+    const r = await run(umount, [`${root}/overlay`], { allowFail: true });
+    if (r.code !== 0) return;
+  }
 }

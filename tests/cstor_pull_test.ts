@@ -20,7 +20,7 @@ import {
 import { StorageConfError } from "../lib/oci/cstor/storage_conf.ts";
 import { DigestHasher } from "../lib/oci/digest.ts";
 import { loopMount, requireCommand, run, tempDir } from "./_helpers.ts";
-import { buildUmociLayout, copyToStore, FIXTURE_NAME } from "./_cstor_fixture.ts";
+import { buildUmociLayout, copyToStore, FIXTURE_NAME, unmountStore } from "./_cstor_fixture.ts";
 
 async function sha256OfStream(s: ReadableStream<Uint8Array>): Promise<string> {
   using h = new DigestHasher();
@@ -122,6 +122,28 @@ Deno.test("cstor: pull from overlay and vfs stores equals the OCI layout pull", 
       r.layers.map((l) => [l.diffId, l.verity.toHex()]),
       fromLayout.layers.slice(0, 2).map((l) => [l.diffId, l.verity.toHex()]),
     );
+  });
+
+  await t.step("a store behind c/storage's own overlay bind mount", async () => {
+    const bm = `${tmp.path}/bindmounted`;
+    try {
+      await copyToStore(layout, "v3", "overlay", `${bm}/root`, `${bm}/run`, true);
+      using repo = await Repository.init(`${tmp.path}/repo-bind`, {
+        algorithm: "sha256",
+        insecure: true,
+      });
+      const r = await pullFromContainersStorage(
+        repo,
+        `containers-storage:[overlay@${bm}/root+${bm}/run]${FIXTURE_NAME}:v3`,
+        { env: env() },
+      );
+      assert.deepEqual(
+        r.layers.map((l) => [l.diffId, l.verity.toHex()]),
+        fromLayout.layers.map((l) => [l.diffId, l.verity.toHex()]),
+      );
+    } finally {
+      await unmountStore(`${bm}/root`);
+    }
   });
 
   await t.step("read locks exclude a c/storage writer (fcntl F_WRLCK)", async () => {

@@ -42,8 +42,13 @@ import {
 /** Drivers whose layout we read. */
 export type Driver = "overlay" | "vfs";
 
-/** Reads of metadata stay beneath the store root, never through symlinks or mounts. */
-const RESOLVE_META = RESOLVE_STRICT | C.RESOLVE_NO_XDEV;
+/**
+ * Everything is opened beneath the store root, never through symlinks. Mount crossings must be
+ * allowed: c/storage's overlay driver bind-mounts `<graphroot>/overlay` onto itself (spec
+ * §4.4.5), so every layer directory of a store podman has used is behind a mount point.
+ * (Inside a layer directory, files are opened with RESOLVE_NO_XDEV.)
+ */
+const RESOLVE_META = RESOLVE_STRICT;
 /** overlay's `l/<link>` symlinks point at `../<layer-id>/diff`. */
 const LOWER_LINK = /^\.\.\/([A-Za-z0-9][A-Za-z0-9_.-]*)\/diff$/;
 
