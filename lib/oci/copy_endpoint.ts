@@ -15,7 +15,8 @@ import type { HashAlgorithm } from "../fsverity/mod.ts";
 import type { Repository } from "../repository/repository.ts";
 import { SplitdirfdstreamDecoderStream } from "../splitdirfdstream/decoder.ts";
 import { SplitdirfdstreamEncoderStream } from "../splitdirfdstream/encoder.ts";
-import { type FinalizedImage, finalizeImage, type LayerRef, resolveImage } from "./image_store.ts";
+import { type FinalizedImage, type LayerRef, resolveImage } from "./image_store.ts";
+import { type ComposefsImageOptions, finalizeComposefsImage } from "./composefs_image.ts";
 import { drainChunks, produceLayer } from "./layer_sync.ts";
 import type { LayerStats } from "./layer_writer.ts";
 import { layerStreamName } from "./names.ts";
@@ -97,10 +98,15 @@ export interface LayerSink {
 /** A local repository as both ends of a copy. */
 export class LocalRepositoryEndpoint implements LayerSource, LayerSink {
   readonly #repo: Repository;
+  readonly #imageOpts: ComposefsImageOptions;
 
-  /** Wrap an open repository (opened for writing when used as a sink). */
-  constructor(repo: Repository) {
+  /**
+   * Wrap an open repository (opened for writing when used as a sink). `imageOpts` controls
+   * the composefs image generated when an image is finalized (EROFS format override).
+   */
+  constructor(repo: Repository, imageOpts: ComposefsImageOptions = {}) {
     this.#repo = repo;
+    this.#imageOpts = imageOpts;
   }
 
   /** The repository's algorithm. */
@@ -163,6 +169,9 @@ export class LocalRepositoryEndpoint implements LayerSource, LayerSink {
     layers: LayerRef[],
     tag?: string,
   ): Promise<FinalizedImage> {
-    return Promise.resolve(finalizeImage(this.#repo, manifest, config, layers, tag));
+    // Config/manifest streams, the composefs image and the rewrite cascade, then the tag.
+    return Promise.resolve(
+      finalizeComposefsImage(this.#repo, manifest, config, layers, tag, this.#imageOpts),
+    );
   }
 }

@@ -19,7 +19,9 @@ import {
   InvalidOciDocumentError,
   UnsupportedMediaTypeError,
 } from "./errors.ts";
-import { type FinalizedImage, finalizeImage, type LayerRef } from "./image_store.ts";
+import type { LayerRef } from "./image_store.ts";
+import type { FormatVersion } from "../erofs/format.ts";
+import { finalizeComposefsImage, type FinalizedComposefsImage } from "./composefs_image.ts";
 import { type LayerStats, LayerWriter } from "./layer_writer.ts";
 import { MAX_CONFIG_SIZE, OciLayout, parseLayoutReference } from "./layout_source.ts";
 import { type Descriptor, parseConfig, type Platform } from "./manifest.ts";
@@ -43,10 +45,12 @@ export interface PullOptions {
   platform?: Platform;
   /** Progress callback. */
   onEvent?: (e: PullEvent) => void;
+  /** Generate only this EROFS format (global `--erofs-version`); default: the repository's. */
+  erofsVersion?: FormatVersion;
 }
 
 /** Result of {@link pullImage}. */
-export interface PullResult extends FinalizedImage {
+export interface PullResult extends FinalizedComposefsImage {
   /** Layers in config order. */
   layers: (LayerRef & { skipped: boolean })[];
   /** Summed counters of the imported layers. */
@@ -180,7 +184,10 @@ export async function pullImage(
     }
     layers.push({ diffId, verity, skipped: false });
   }
-  const fin = finalizeImage(repo, sel.bytes, configBytes, layers, opts.tag);
+  // Streams, then the composefs image and the config/manifest rewrite, then the tag (last).
+  const fin = finalizeComposefsImage(repo, sel.bytes, configBytes, layers, opts.tag, {
+    erofsVersion: opts.erofsVersion,
+  });
   if (fin.manifestDigest !== sel.descriptor.digest) {
     // readBlob verified the bytes against this digest; this cannot differ.
     throw new BlobDigestMismatchError("manifest", sel.descriptor.digest, fin.manifestDigest);
