@@ -73,6 +73,7 @@ export class VarlinkClient implements Disposable {
   readonly #lock = new CallLock();
   #broken: Error | undefined;
 
+  /** Create it. */
   constructor(sock: MessageSocket, limits: ConnectionLimits = {}) {
     this.#conn = new VarlinkConnection(sock, limits);
   }
@@ -203,6 +204,7 @@ export class VarlinkClient implements Disposable {
     this.#conn.close();
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

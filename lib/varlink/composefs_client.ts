@@ -35,74 +35,114 @@ const OCI = "org.composefs.Oci";
 
 /** `Fsck` reply (also `Check`'s `repo`). */
 export interface FsckReply {
+  /** No problem was found. */
   ok: boolean;
+  /** meta.json is present. */
   has_metadata: boolean;
+  /** Objects whose digest was checked. */
   objects_checked: number;
+  /** Objects with a wrong digest. */
   objects_corrupted: number;
+  /** Splitstreams checked. */
   streams_checked: number;
+  /** Splitstreams with problems. */
   streams_corrupted: number;
+  /** Images checked. */
   images_checked: number;
+  /** Images with problems. */
   images_corrupted: number;
+  /** Symlinks that do not resolve. */
   broken_links: number;
+  /** Objects referenced but absent. */
   missing_objects: number;
+  /** Every finding, as text. */
   errors: string[];
 }
 
 /** `OpenRepository` reply. */
 export interface OpenRepositoryReply {
+  /** The new handle (server-wide, from 1). */
   handle: number;
+  /** The repository's fs-verity algorithm. */
   hash_algorithm?: HashAlgorithm | null;
+  /** `st_dev` of `objects/`. */
   objects_device_id?: number | bigint | null;
 }
 
 /** `Gc` reply. */
 export interface GcReply {
+  /** What was (or would be) removed. */
   result: {
     objects_removed: number;
     objects_bytes: number;
     images_pruned: number;
     streams_pruned: number;
   };
+  /** True for a dry run. */
   dry_run: boolean;
 }
 
 /** One `ListImages` entry. */
 export interface ImageEntry {
+  /** Tag. */
   name: string;
+  /** `sha256:` of the manifest. */
   manifest_digest: string;
+  /** Container image (not an artifact). */
   is_container: boolean;
+  /** Config architecture. */
   architecture: string;
+  /** Config os. */
   os: string;
+  /** Config `created`, or null. */
   created?: string | null;
+  /** Number of layers. */
   layer_count: number;
+  /** Number of referrers. */
   referrer_count: number;
 }
 
 /** `Inspect` reply. */
 export interface InspectReply {
+  /** Raw manifest JSON. */
   manifest: string;
+  /** Raw config JSON. */
   config: string;
+  /** Referrer manifest digests. */
   referrers: string[];
+  /** Verity of the linked EROFS image, or null. */
   composefs_erofs?: string | null;
+  /** Verity of the linked boot EROFS image, or null. */
   composefs_boot_erofs?: string | null;
 }
 
 /** `Check` reply. */
 export interface CheckReply {
+  /** No problem was found. */
   ok: boolean;
+  /** Images checked. */
   images_checked: number;
+  /** Images with problems. */
   images_corrupted: number;
+  /** Every finding, as text. */
   errors: string[];
+  /** The repository fsck. */
   repo: FsckReply;
 }
 
 /** One `Pull` frame: exactly one field is set. */
 export interface PullFrame {
+  /** A transfer started. */
   started?: { id: string; total?: number | null; unit: "Bytes" | "Items" };
+  /** Bytes or items fetched so far. */
   progress?: { id: string; fetched: number; total?: number | null };
+  /** A layer was already present. */
   skipped?: { id: string };
+  /** A transfer finished. */
   done?: { id: string; transferred: number };
+  /** A free-form message. */
   message?: string;
+  /** The pull result (last frame). */
   completed?: {
     manifest_digest: string;
     config_digest: string;
@@ -117,19 +157,29 @@ export interface PullFrame {
 
 /** `PutLayer` reply (counters default to 0: old servers may omit them, spec §4.6). */
 export interface PutLayerReply {
+  /** fs-verity of the layer splitstream, hex. */
   layer_verity: string;
+  /** The layer was already stored before this call. */
   already_present: boolean;
+  /** Objects stored by reflink. */
   objects_reflinked: number;
+  /** Objects stored by hardlink. */
   objects_hardlinked: number;
+  /** Objects stored by copying. */
   objects_copied: number;
+  /** Objects already in the repository. */
   objects_already_present: number;
 }
 
 /** `FinalizeImage` reply. */
 export interface FinalizeImageReply {
+  /** `sha256:` of the manifest. */
   manifest_digest: string;
+  /** fs-verity of the manifest stream, hex. */
   manifest_verity: string;
+  /** `sha256:` of the config. */
   config_digest: string;
+  /** fs-verity of the config stream, hex. */
   config_verity: string;
 }
 
@@ -162,6 +212,7 @@ export class ComposefsClient implements Disposable {
   /** The underlying client. */
   readonly client: VarlinkClient;
 
+  /** Create it. */
   constructor(client: VarlinkClient) {
     this.client = client;
   }
@@ -340,6 +391,7 @@ export class ComposefsClient implements Disposable {
     this.client.close();
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -511,6 +563,7 @@ export class VarlinkRepositoryEndpoint
     this.#c.close();
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

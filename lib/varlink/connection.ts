@@ -64,6 +64,7 @@ export class VarlinkConnection implements Disposable {
   #closed = false;
   #writeTail: Promise<void> = Promise.resolve();
 
+  /** Create it. */
   constructor(sock: MessageSocket, limits: ConnectionLimits = {}) {
     this.#sock = sock;
     this.#splitter = new MessageSplitter<OwnedFd>({
@@ -176,6 +177,7 @@ export class VarlinkConnection implements Disposable {
     this.#sock.close();
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

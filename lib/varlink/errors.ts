@@ -12,12 +12,14 @@ import type { JsonObject } from "./protocol.ts";
 
 /** An error reply: `{"error": name, "parameters": {...}}`. */
 export class VarlinkError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "VarlinkError";
   /** Qualified error name, e.g. `org.composefs.Oci.NoSuchLayer`. */
   readonly error: string;
   /** Error parameters (may be `{}`). */
   readonly parameters: JsonObject;
 
+  /** Create it. */
   constructor(error: string, parameters: JsonObject = {}, options?: ErrorOptions) {
     super(describe(error, parameters), options);
     this.error = error;
@@ -47,6 +49,7 @@ export const VARLINK_SERVICE = "org.varlink.service";
 
 /** An `org.varlink.service.*` error (protocol-level: unknown method, bad parameter, ...). */
 export class VarlinkServiceError extends VarlinkError {
+  /** Error name, for matching without `instanceof`. */
   override name = "VarlinkServiceError";
 
   /** `InterfaceNotFound {interface}`. */
@@ -90,6 +93,7 @@ export type RepositoryErrorKind =
 
 /** An `org.composefs.Repository.*` error. */
 export class RepositoryError extends VarlinkError {
+  /** Error name, for matching without `instanceof`. */
   override name = "RepositoryError";
 
   /** Build one from its kind and parameters. */
@@ -137,6 +141,7 @@ export type OciErrorKind =
 
 /** An `org.composefs.Oci.*` error. */
 export class OciError extends VarlinkError {
+  /** Error name, for matching without `instanceof`. */
   override name = "OciError";
 
   /** Build one from its kind and parameters. */
@@ -217,9 +222,11 @@ export type TransportFailure = "closed" | "protocol" | "io";
 
 /** The connection failed: closed by the peer, a protocol violation, or an I/O error. */
 export class VarlinkTransportError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "VarlinkTransportError";
   /** What kind of failure. */
   readonly reason: TransportFailure;
+  /** Create it. */
   constructor(reason: TransportFailure, message: string, options?: ErrorOptions) {
     super(message, options);
     this.reason = reason;

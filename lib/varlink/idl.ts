@@ -77,11 +77,13 @@ export interface IdlInterface {
 
 /** IDL text that does not parse, with its 1-based position. */
 export class IdlSyntaxError extends SyntaxError {
+  /** Error name, for matching without `instanceof`. */
   override name = "IdlSyntaxError";
   /** 1-based line. */
   readonly line: number;
   /** 1-based column. */
   readonly column: number;
+  /** Create it. */
   constructor(message: string, line: number, column: number) {
     super(`Cannot parse varlink IDL at ${line}:${column}: ${message}`);
     this.line = line;

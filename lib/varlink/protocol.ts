@@ -74,7 +74,9 @@ export interface Reply {
 
 /** Bytes that are not a well-formed varlink message; fatal for the connection. */
 export class VarlinkProtocolError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "VarlinkProtocolError";
+  /** Create it. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
   }
@@ -82,11 +84,13 @@ export class VarlinkProtocolError extends Error {
 
 /** A message longer than the limit; fatal for the connection (sd-varlink: ENOBUFS). */
 export class MessageTooLargeError extends VarlinkProtocolError {
+  /** Error name, for matching without `instanceof`. */
   override name = "MessageTooLargeError";
   /** Bytes buffered so far without a terminator. */
   readonly size: number;
   /** The limit. */
   readonly limit: number;
+  /** Create it. */
   constructor(size: number, limit: number) {
     super(
       `Cannot read varlink message: ${size} bytes without a terminator exceed the ${limit}-byte limit`,
@@ -98,11 +102,13 @@ export class MessageTooLargeError extends VarlinkProtocolError {
 
 /** More received file descriptors than a connection may hold; fatal for the connection. */
 export class TooManyFdsError extends VarlinkProtocolError {
+  /** Error name, for matching without `instanceof`. */
   override name = "TooManyFdsError";
   /** Descriptors that would be held. */
   readonly count: number;
   /** The limit. */
   readonly limit: number;
+  /** Create it. */
   constructor(count: number, limit: number) {
     super(
       `Cannot accept file descriptors: ${count} pending exceed the per-connection limit of ${limit}`,
@@ -114,11 +120,13 @@ export class TooManyFdsError extends VarlinkProtocolError {
 
 /** A call whose envelope is well-formed JSON but whose fields have the wrong types. */
 export class InvalidCallError extends VarlinkProtocolError {
+  /** Error name, for matching without `instanceof`. */
   override name = "InvalidCallError";
   /** The offending key (`method`, `parameters`, `oneway`, `more`, `upgrade`). */
   readonly key: string;
   /** The method, when it was readable (so a reply can still be routed). */
   readonly method?: string;
+  /** Create it. */
   constructor(key: string, message: string, method?: string) {
     super(message);
     this.key = key;
@@ -356,6 +364,7 @@ export class MessageSplitter<F> {
   readonly #maxFds: number;
   #failed = false;
 
+  /** Create it. */
   constructor(limits: SplitterLimits = {}) {
     this.#maxMessageSize = limits.maxMessageSize ?? MAX_MESSAGE_SIZE;
     this.#maxFds = limits.maxFds ?? MAX_FDS_PER_CONNECTION;

@@ -47,6 +47,16 @@ const ACCEPT_BACKOFF_MS = 100;
 /** A socket we can serve: a {@link MessageSocket} that may know its peer. */
 export type ServableSocket = MessageSocket & { peerCredentials?(): PeerCredentials };
 
+/** A listening socket (`UnixSocket` from `ffi/socket.ts` is one). */
+export interface ServableListener {
+  /** Accept one connection; rejects when `signal` aborts or the listener closes. */
+  accept(signal?: AbortSignal): Promise<ServableSocket>;
+  /** Close the listener. */
+  close(): void;
+  /** True once closed. */
+  readonly closed: boolean;
+}
+
 /**
  * Serves a {@link VarlinkService}.
  *
@@ -57,6 +67,7 @@ export type ServableSocket = MessageSocket & { peerCredentials?(): PeerCredentia
  * ```
  */
 export class VarlinkServer implements AsyncDisposable {
+  /** The service being served. */
   readonly service: VarlinkService;
   readonly #log: (message: string) => void;
   readonly #limits: ConnectionLimits;
@@ -64,10 +75,11 @@ export class VarlinkServer implements AsyncDisposable {
   readonly #maxConnections: number;
   readonly #connections = new Set<VarlinkConnection>();
   readonly #tasks = new Set<Promise<void>>();
-  readonly #listeners = new Set<UnixSocket>();
+  readonly #listeners = new Set<ServableListener>();
   readonly #stop = new AbortController();
   #nextConnectionId = 1;
 
+  /** Create it. */
   constructor(service: VarlinkService, options: VarlinkServerOptions = {}) {
     this.service = service;
     this.#log = options.log ?? (() => {});
@@ -87,17 +99,17 @@ export class VarlinkServer implements AsyncDisposable {
    * listening; `served` resolves when the accept loop ends. Who may connect is decided by the
    * socket's directory permissions and the umask (spec §5).
    */
-  listen(path: string): { socket: UnixSocket; served: Promise<void> } {
+  listen(path: string): { path: string; served: Promise<void> } {
     const socket = UnixSocket.listen(path);
-    return { socket, served: this.serveListener(socket) };
+    return { path, served: this.serveListener(socket) };
   }
 
   /** Accept connections on `listener` until {@link close} (the listener is closed then). */
-  async serveListener(listener: UnixSocket): Promise<void> {
+  async serveListener(listener: ServableListener): Promise<void> {
     this.#listeners.add(listener);
     try {
       while (!this.#stop.signal.aborted) {
-        let sock: UnixSocket;
+        let sock: ServableSocket;
         try {
           sock = await listener.accept(this.#stop.signal);
         } catch (e) {
@@ -221,6 +233,7 @@ export class VarlinkServer implements AsyncDisposable {
     while (this.#tasks.size > 0) await Promise.all([...this.#tasks]);
   }
 
+  /** Same as `close()`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -93,9 +93,11 @@ export interface InterfaceDefinition {
 
 /** A method/handler mismatch between an IDL and its handlers. */
 export class InterfaceDefinitionError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "InterfaceDefinitionError";
   /** Interface name. */
   readonly interface: string;
+  /** Create it. */
   constructor(iface: string, message: string) {
     super(`Invalid varlink interface "${iface}": ${message}`);
     this.interface = iface;
@@ -113,6 +115,7 @@ export class VarlinkInterface {
   readonly #methods: Map<string, MethodSpec>;
   readonly #internalError?: (e: unknown) => VarlinkError;
 
+  /** Create it. */
   constructor(def: InterfaceDefinition) {
     this.description = def.idl;
     this.idl = parseIdl(def.idl);
@@ -221,10 +224,12 @@ export interface VarlinkServiceOptions {
  * ```
  */
 export class VarlinkService {
+  /** What `org.varlink.service.GetInfo` reports. */
   readonly info: ServiceInfo;
   readonly #interfaces = new Map<string, VarlinkInterface>();
   readonly #checkReplies: boolean;
 
+  /** Create it. */
   constructor(info: ServiceInfo, options: VarlinkServiceOptions = {}) {
     this.info = info;
     this.#checkReplies = options.checkReplies ?? false;
