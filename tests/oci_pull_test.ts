@@ -246,6 +246,38 @@ Deno.test("oci pull: real umoci/skopeo images", async (t) => {
       throws(() => untagImage(repo, "again"), ImageNotFoundError);
     });
 
+    await t.step("oci fsck finds a missing layer stream and a tampered manifest", async () => {
+      using repo = await newRepo(repoRoot, "fsck");
+      const r = await pullImage(repo, `oci:${fx.oci}:v2`, { tag: "v2" });
+      await pullImage(repo, `oci:${fx.oci}:v1`, { tag: "v1" });
+      assertEquals(ociFsck(repo).ok, true);
+      // Drop the second layer's stream link: only v2 uses it.
+      await Deno.remove(`${repo.path}/streams/${layerStreamName(r.layers[1].diffId)}`);
+      let f = ociFsck(repo);
+      assertEquals([f.ok, f.imagesChecked, f.imagesCorrupted], [false, 2, 1]);
+      ok(
+        f.errors.some((e) => e.includes("missing-layer-stream") && e.includes(": v2: ")),
+        f.errors[0],
+      );
+      assertEquals(ociFsck(repo, "v1").ok, true);
+      throws(() => ociFsck(repo, "nope"), ImageNotFoundError);
+      // Re-pulling repairs it: the missing layer is imported again.
+      const again = await pullImage(repo, `oci:${fx.oci}:v2`, { tag: "v2" });
+      assertEquals(again.layers.map((l) => l.skipped), [true, false]);
+      assertEquals(ociFsck(repo).ok, true);
+      // Point a tag at a manifest stream whose bytes do not hash to the tagged digest.
+      const fake = "sha256:" + "e".repeat(64);
+      await Deno.symlink(
+        await Deno.readLink(`${repo.path}/streams/oci-manifest-${r.manifestDigest}`),
+        `${repo.path}/streams/oci-manifest-${fake}`,
+      );
+      tagImage(repo, fake, "liar");
+      f = ociFsck(repo, "liar");
+      ok(!f.ok && f.errors.some((e) => e.includes("digest-mismatch")), f.errors.join("; "));
+      throws(() => resolveImage(repo, "liar"), BlobDigestMismatchError);
+      assertEquals(listImages(repo, () => {}).map((i) => i.name), ["v1", "v2"]);
+    });
+
     await t.step("broken layouts: typed errors, nothing tagged, fsck clean", async () => {
       const v1 = (await layoutIndex(fx.oci)).find((m) =>
         m.annotations?.["org.opencontainers.image.ref.name"] === "v1"
