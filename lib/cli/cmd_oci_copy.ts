@@ -7,6 +7,7 @@
 
 import { Repository } from "../repository/repository.ts";
 import { type CopyEvent, copyImage, type CopySummary } from "../oci/copy.ts";
+import type { FormatVersion } from "../erofs/format.ts";
 import { type LayerSink, type LayerSource, LocalRepositoryEndpoint } from "../oci/copy_endpoint.ts";
 import { VarlinkRepositoryEndpoint } from "../varlink/composefs_client.ts";
 import type { CommandSpec } from "./command.ts";
@@ -121,6 +122,8 @@ export const ociCopyCommand: CommandSpec = {
             noUpgrade: ctx.global.noUpgrade,
           }),
         ),
+        // The composefs image written at finalize follows the global --erofs-version.
+        { erofsVersion: ctx.global.erofsVersion as FormatVersion | undefined },
       );
     }
     const summary = await copyImage(

@@ -13,6 +13,7 @@ import { ociCopyCommand } from "./cmd_oci_copy.ts";
 import { demoCommand } from "./cmd_demo.ts";
 import { ociVarlinkCommand, varlinkCommand } from "./cmd_varlink.ts";
 import { OCI_COMMANDS } from "./oci_commands.ts";
+import { MOUNT_COMMANDS } from "./cmd_mount.ts";
 
 /** The registered commands. */
 export const COMMANDS: CommandSpec[] = [
@@ -23,6 +24,7 @@ export const COMMANDS: CommandSpec[] = [
   imageObjectsCommand,
   fsckCommand,
   ...OCI_COMMANDS,
+  ...MOUNT_COMMANDS,
   ociCopyCommand,
   ociVarlinkCommand,
   varlinkCommand,
