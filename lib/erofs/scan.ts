@@ -1,0 +1,223 @@
+/**
+ * Build a composefs tree from a directory on disk (composefs-rs `read_filesystem`), and the OCI
+ * transform that `cfsctl compute-id/create-image/create-dumpfile` apply to it
+ * (`transform_for_oci`, spec erofs-format.md §3.3, §3.6).
+ *
+ * Every file is opened beneath its directory fd with openat2 (no symlink is ever followed).
+ * Files of at most 64 bytes are stored inline; larger ones become external objects named by
+ * their fs-verity digest (or by whatever `storeFile` returns, e.g. a repository writer).
+ *
+ * @module
+ */
+
+import * as C from "../../ffi/constants.ts";
+import {
+  fgetxattr,
+  flistxattr,
+  type fstat,
+  lstatAt,
+  openBeneath,
+  openDir,
+  readAllAt,
+  readDir,
+  readlinkAtBytes,
+} from "../../ffi/fs.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import { fsverityDigestFd, type HashAlgorithm } from "../fsverity/mod.ts";
+import * as F from "./format.ts";
+import {
+  bytesToByteString,
+  type ByteString,
+  Directory,
+  Leaf,
+  type LeafContent,
+  type Stat,
+} from "./tree.ts";
+
+/** The directory cannot be turned into a composefs tree. */
+export class ScanError extends Error {
+  override name = "ScanError";
+  /** Path (relative to the scanned root) of the offending entry. */
+  readonly path: string;
+  constructor(message: string, path: string, options?: ErrorOptions) {
+    super(message, options);
+    this.path = path;
+  }
+}
+
+/** Options of {@link scanDirectory}. */
+export interface ScanOptions {
+  /** fs-verity algorithm of object ids. */
+  algorithm: HashAlgorithm;
+  /**
+   * Store or hash a regular file larger than the inline limit; returns its object id.
+   * Default: compute the fs-verity digest without storing anything.
+   */
+  storeFile?: (fd: OwnedFd, size: number) => Uint8Array;
+  /** `track` (default, composefs-rs `read_filesystem`): one inode per (dev, ino); `break`: one per path. */
+  hardlinks?: "track" | "break";
+}
+
+type RawStat = ReturnType<typeof fstat>;
+
+function readXattrs(fd: OwnedFd): Map<ByteString, Uint8Array> {
+  const out = new Map<ByteString, Uint8Array>();
+  for (const name of flistxattr(fd)) {
+    const v = fgetxattr(fd, name);
+    if (v !== null) out.set(bytesToByteString(new TextEncoder().encode(name)), v);
+  }
+  return out;
+}
+
+function toStat(st: RawStat, xattrs: Map<ByteString, Uint8Array>): Stat {
+  return {
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    mtimeSec: st.mtimeSec,
+    mtimeNsec: st.mtimeNsec,
+    xattrs,
+  };
+}
+
+/**
+ * Symlinks and special files cannot be opened for reading, and fgetxattr on an O_PATH fd fails,
+ * so their xattrs are not read (composefs-rs uses path-based getxattr through /proc/self/fd).
+ * OCI images keep only `security.capability`, which such inodes do not carry.
+ */
+function specialXattrs(): Map<ByteString, Uint8Array> {
+  return new Map();
+}
+
+/** Scan the directory at `path` into a tree. */
+export function scanDirectory(path: string, options: ScanOptions): Directory {
+  const track = (options.hardlinks ?? "track") === "track";
+  const inodes = new Map<string, Leaf>();
+  const store = options.storeFile ?? ((fd: OwnedFd) => fsverityDigestFd(fd, options.algorithm));
+  using rootFd = openDir(path);
+  const rootSt = lstatAt(rootFd, ".");
+  const root = new Directory(toStat(rootSt, readXattrs(rootFd)));
+
+  const walk = (dirFd: OwnedFd, dir: Directory, rel: string) => {
+    for (const ent of readDir(dirFd)) {
+      const name = bytesToByteString(ent.nameBytes);
+      const childRel = rel + "/" + ent.name;
+      const st = lstatAt(dirFd, ent.nameBytes);
+      const type = st.mode & F.S_IFMT;
+      if (type === F.S_IFDIR) {
+        using sub = openBeneath(dirFd, ent.nameBytes, {
+          flags: C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW,
+        });
+        const child = new Directory(toStat(st, readXattrs(sub)));
+        dir.entries.set(name, child);
+        walk(sub, child, childRel);
+        continue;
+      }
+      const key = `${st.dev}:${st.ino}`;
+      if (track && st.nlink > 1) {
+        const known = inodes.get(key);
+        if (known) {
+          dir.entries.set(name, known);
+          continue;
+        }
+      }
+      let content: LeafContent;
+      let xattrs: Map<ByteString, Uint8Array>;
+      switch (type) {
+        case F.S_IFREG: {
+          using fd = openBeneath(dirFd, ent.nameBytes, { flags: C.O_RDONLY | C.O_NOFOLLOW });
+          xattrs = readXattrs(fd);
+          if (st.size <= F.INLINE_CONTENT_MAX) {
+            const data = readAllAt(fd);
+            if (data.length !== st.size) {
+              throw new ScanError(`File changed size while being read`, childRel);
+            }
+            content = { kind: "regular", content: { kind: "inline", data } };
+          } else {
+            content = {
+              kind: "regular",
+              content: { kind: "external", digest: store(fd, st.size), size: st.size },
+            };
+          }
+          break;
+        }
+        case F.S_IFLNK:
+          content = {
+            kind: "symlink",
+            target: bytesToByteString(readlinkAtBytes(dirFd, ent.nameBytes)),
+          };
+          xattrs = specialXattrs();
+          break;
+        case F.S_IFCHR:
+        case F.S_IFBLK: {
+          const rdev = Number(st.rdev);
+          if (rdev > 0xffffffff) {
+            throw new ScanError(`Device number "${st.rdev}" does not fit 32 bits`, childRel);
+          }
+          content = { kind: type === F.S_IFCHR ? "chr" : "blk", rdev };
+          xattrs = specialXattrs();
+          break;
+        }
+        case F.S_IFIFO:
+          content = { kind: "fifo" };
+          xattrs = specialXattrs();
+          break;
+        case F.S_IFSOCK:
+          content = { kind: "socket" };
+          xattrs = specialXattrs();
+          break;
+        default:
+          throw new ScanError(`Unknown file type "${(type >> 12).toString(8)}"`, childRel);
+      }
+      const leaf = new Leaf(toStat(st, xattrs), content);
+      if (track && st.nlink > 1) inodes.set(key, leaf);
+      dir.entries.set(name, leaf);
+    }
+  };
+  walk(rootFd, root, "");
+  return root;
+}
+
+/** Which xattrs {@link transformForOci} keeps. */
+export type XattrFiltering = "allowlist-only" | "keep-user-xattrs";
+
+/** The only xattr OCI images keep by default (composefs-rs `is_allowed_container_xattr`). */
+const ALLOWED_CONTAINER_XATTRS = new Set(["security.capability"]);
+
+/**
+ * composefs-rs `transform_for_oci`: the root takes `/usr`'s metadata (mode, owner, mtime,
+ * xattrs; `/usr` must exist), `/run` is emptied and takes `/usr`'s mtime, and xattrs are filtered.
+ */
+export function transformForOci(root: Directory, xattrs: XattrFiltering = "allowlist-only"): void {
+  const usr = root.entries.get("usr");
+  if (!usr || usr.type !== "dir") {
+    throw new ScanError("The tree has no /usr directory to copy root metadata from", "/usr");
+  }
+  const u = usr.stat;
+  root.stat = {
+    mode: u.mode,
+    uid: u.uid,
+    gid: u.gid,
+    mtimeSec: u.mtimeSec,
+    mtimeNsec: u.mtimeNsec,
+    xattrs: new Map(u.xattrs),
+  };
+  const run = root.entries.get("run");
+  if (run && run.type === "dir") {
+    run.entries.clear();
+    run.stat.mtimeSec = u.mtimeSec;
+    run.stat.mtimeNsec = u.mtimeNsec;
+  }
+  const keep = (k: string) =>
+    ALLOWED_CONTAINER_XATTRS.has(k) || (xattrs === "keep-user-xattrs" && k.startsWith("user."));
+  const seen = new Set<Stat>();
+  const stack: (Directory | Leaf)[] = [root];
+  while (stack.length) {
+    const ino = stack.pop()!;
+    if (!seen.has(ino.stat)) {
+      seen.add(ino.stat);
+      for (const k of [...ino.stat.xattrs.keys()]) if (!keep(k)) ino.stat.xattrs.delete(k);
+    }
+    if (ino.type === "dir") stack.push(...ino.entries.values());
+  }
+}
