@@ -14,6 +14,7 @@ import { demoCommand } from "./cmd_demo.ts";
 import { ociVarlinkCommand, varlinkCommand } from "./cmd_varlink.ts";
 import { OCI_COMMANDS } from "./oci_commands.ts";
 import { MOUNT_COMMANDS } from "./cmd_mount.ts";
+import { computeIdCommand, createDumpfileCommand, createImageCommand } from "./cmd_erofs.ts";
 
 /** The registered commands. */
 export const COMMANDS: CommandSpec[] = [
@@ -23,6 +24,9 @@ export const COMMANDS: CommandSpec[] = [
   imagesCommand,
   imageObjectsCommand,
   fsckCommand,
+  createImageCommand,
+  computeIdCommand,
+  createDumpfileCommand,
   ...OCI_COMMANDS,
   ...MOUNT_COMMANDS,
   ociCopyCommand,
