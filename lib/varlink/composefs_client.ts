@@ -83,7 +83,7 @@ export interface GcReply {
 }
 
 /** One `ListImages` entry. */
-export interface ImageEntry {
+export interface OciImageEntry {
   /** Tag. */
   name: string;
   /** `sha256:` of the manifest. */
@@ -274,8 +274,8 @@ export class ComposefsClient implements Disposable {
     return (await this.#call<{ features: string[] }>(`${OCI}.GetInfo`)).features;
   }
   /** `ListImages`. */
-  async listImages(handle: number, filter?: string): Promise<ImageEntry[]> {
-    return (await this.#call<{ images: ImageEntry[] }>(`${OCI}.ListImages`, {
+  async listImages(handle: number, filter?: string): Promise<OciImageEntry[]> {
+    return (await this.#call<{ images: OciImageEntry[] }>(`${OCI}.ListImages`, {
       handle,
       ...(filter === undefined ? {} : { filter }),
     })).images;
