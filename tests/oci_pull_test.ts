@@ -7,6 +7,7 @@
 
 import { deepStrictEqual as assertEquals, ok, rejects, throws } from "node:assert/strict";
 import { Repository } from "../lib/repository/repository.ts";
+import { CONTENT_TYPE } from "../lib/repository/splitstream.ts";
 import { toHex } from "../lib/repository/object_id.ts";
 import { pullImage } from "../lib/oci/pull.ts";
 import { exportLayer, layerInfo } from "../lib/oci/layer_export.ts";
@@ -276,6 +277,46 @@ Deno.test("oci pull: real umoci/skopeo images", async (t) => {
       ok(!f.ok && f.errors.some((e) => e.includes("digest-mismatch")), f.errors.join("; "));
       throws(() => resolveImage(repo, "liar"), BlobDigestMismatchError);
       assertEquals(listImages(repo, () => {}).map((i) => i.name), ["v1", "v2"]);
+    });
+
+    await t.step("artifact: non-tar layer stored as one oci_blob object", async () => {
+      const dir = `${fx.root}/artifact`;
+      await sh("umoci", ["init", "--layout", dir]);
+      const enc = new TextEncoder();
+      const payload = new Uint8Array(10000).fill(42);
+      const cfg = await writeBlob(dir, enc.encode("{}"));
+      const blob = await writeBlob(dir, payload);
+      const m = await writeBlob(
+        dir,
+        enc.encode(JSON.stringify({
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          artifactType: "application/vnd.example.thing",
+          config: { mediaType: "application/vnd.oci.empty.v1+json", ...cfg },
+          layers: [{ mediaType: "application/octet-stream", ...blob }],
+        })),
+      );
+      await Deno.writeTextFile(
+        `${dir}/index.json`,
+        JSON.stringify({
+          schemaVersion: 2,
+          manifests: [{
+            mediaType: "application/vnd.oci.image.manifest.v1+json",
+            ...m,
+            annotations: { "org.opencontainers.image.ref.name": "art" },
+          }],
+        }),
+      );
+      using repo = await newRepo(repoRoot, "artifact");
+      const r = await pullImage(repo, `oci:${dir}:art`, { tag: "art" });
+      assertEquals(r.layers.map((l) => l.diffId), [blob.digest]);
+      const img = resolveImage(repo, "art");
+      assertEquals([img.isContainer, img.config], [false, undefined]);
+      const s = repo.readStream(layerStreamName(blob.digest), CONTENT_TYPE.OCI_BLOB);
+      assertEquals(s.objectRefs.length, 1);
+      assertEquals(await collect(repo.catStream(layerStreamName(blob.digest))), payload);
+      assertEquals(listImages(repo).map((i) => [i.name, i.architecture]), [["art", ""]]);
+      assertEquals(ociFsck(repo).ok, true);
     });
 
     await t.step("broken layouts: typed errors, nothing tagged, fsck clean", async () => {
