@@ -15,7 +15,7 @@ import { LocalRepositoryEndpoint } from "../lib/oci/copy_endpoint.ts";
 import { resolveImage } from "../lib/oci/image_store.ts";
 import { writeDemoImage } from "../lib/demo/demo_image.ts";
 import { readableFromFd } from "../ffi/fd_stream.ts";
-import { openDir, pipe } from "../ffi/fs.ts";
+import { fstat, openDir, pipe } from "../ffi/fs.ts";
 import { SplitdirfdstreamDecoderStream } from "../lib/splitdirfdstream/decoder.ts";
 import { encodeChunks } from "../lib/splitdirfdstream/encoder.ts";
 import { reconstruct } from "../lib/splitdirfdstream/reconstruct.ts";
@@ -252,8 +252,33 @@ Deno.test("composefs varlink: Pull frames, GetLayer reconstruction, PutLayer che
         );
         assert.equal(await sha256Of(reconstruct(chunks, layer.dirfds)), d);
       }
-      // L4.
+      // L13: more:false gives exactly one frame; the fd array keeps its shape (§4.3.1).
+      {
+        const single = await c.client.call("org.composefs.Oci.GetLayer", {
+          handle: ha,
+          params: { diff_id: diffIds[0] },
+        });
+        const dc = Number(single.parameters.dir_count);
+        try {
+          assert.ok(dc === 2 || dc === 3, `dir_count ${dc}`);
+          assert.ok(single.fds.length >= dc + 2 && single.fds.length <= dc + 4);
+          assert.equal(fstat(single.fds[0]).mode & 0o170000, 0o010000, "index 0 is a pipe");
+          const dirs = single.fds.slice(1, 1 + dc).filter((fd) =>
+            (fstat(fd).mode & 0o170000) === 0o040000
+          );
+          assert.equal(dirs.length, 1, "one real directory (objects/) in the region");
+        } finally {
+          for (const fd of single.fds) fd.close();
+        }
+      }
+      // L4, and the check order of §4.3.6.
       await assert.rejects(c.getLayer(ha, ZERO_DIGEST), isError("NoSuchLayer", OciError));
+      await assert.rejects(c.getLayer(999, "bad"), isError("InvalidDigest", OciError));
+      await assert.rejects(c.getLayer(999, ZERO_DIGEST), isError("InvalidHandle", OciError));
+      await assert.rejects(
+        c.client.call("org.composefs.Oci.GetLayer", { handle: ha, params: {} }),
+        isError("InvalidRequest", OciError),
+      );
       // L11: PutLayer with one fd.
       const p1 = pipe();
       p1.write.close();
@@ -505,6 +530,45 @@ Deno.test("varlinkctl drives cfs varlink: info, introspect, calls, Pull --more, 
       ])).stdout,
     );
     assert.ok(viaExec.handle >= 1);
+
+    // A connected socket on fd 3 (systemd-socket-activate --accept, like exec:): the process
+    // serves that one connection and exits 0 when it ends (reference quirk §9.9 fixed).
+    const acceptSock = join(tmp.path, "accept.sock");
+    const acc = new Deno.Command(activate, {
+      args: ["-a", "-l", acceptSock, wrapper],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      for (let i = 0; i < 100; i++) {
+        try {
+          await Deno.stat(acceptSock);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      assert.equal(JSON.parse((await vc(["info", acceptSock])).stdout).product, "cfsctl");
+      let log = "";
+      const reader = acc.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      const deadline = Date.now() + 20_000;
+      while (!/died with code 0/.test(log) && Date.now() < deadline) {
+        const r = await Promise.race([
+          reader.read(),
+          new Promise<{ done: true; value: undefined }>((res) =>
+            setTimeout(() => res({ done: true, value: undefined }), deadline - Date.now())
+          ),
+        ]);
+        if (r.done) break;
+        log += r.value;
+      }
+      reader.releaseLock();
+      assert.match(log, /died with code 0/, "the connected-mode server exits at EOF");
+    } finally {
+      acc.kill("SIGTERM");
+      await acc.status;
+      await acc.stderr.cancel().catch(() => {});
+    }
 
     // P9: a listening socket on fd 3 (systemd-socket-activate), connect right away.
     const actSock = join(tmp.path, "act.sock");
