@@ -62,6 +62,7 @@ Deno.test("cstor: pull from overlay and vfs stores equals the OCI layout pull", 
       assert.equal(r.configDigest, fromLayout.configDigest);
       assert.equal(r.imageId, fromLayout.configDigest.slice(7));
       assert.deepEqual(listTags(repo), ["mine"]);
+      assert.ok(r.images.length > 0, "a composefs EROFS image is generated");
       assert.deepEqual(r.layers.map((l) => l.diffId), fromLayout.layers.map((l) => l.diffId));
       // Every layer's export is the exact tar: it hashes to its diff_id.
       for (const l of r.layers) {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { FormatVersion } from "../erofs/format.ts";
 import type { Repository } from "../repository/repository.ts";
 import { toHex } from "../repository/object_id.ts";
 import type { PullEvent } from "../oci/pull.ts";
@@ -75,6 +76,9 @@ export async function runCstorPull(
     tag: name ?? source,
     zeroCopy: mode === "zerocopy",
     onEvent,
+    ...(ctx.global.erofsVersion !== undefined
+      ? { erofsVersion: ctx.global.erofsVersion as FormatVersion }
+      : {}),
   });
   ctx.out.progressDone();
   const s = r.stats;
@@ -95,6 +99,7 @@ export async function runCstorPull(
     config_verity: toHex(r.configVerity),
     tag: r.tag ?? null,
     image_id: r.imageId,
+    images: r.images.map((i) => ({ version: i.version, id: toHex(i.id) })),
     store: r.store,
     layers: r.layers.map((l) => ({
       diff_id: l.diffId,

@@ -16,7 +16,8 @@ import type { OwnedFd } from "../../../ffi/owned_fd.ts";
 import { ficlone, fstat, openTmpfile } from "../../../ffi/fs.ts";
 import { fsverityDigestFd } from "../../fsverity/digest_fd.ts";
 import type { Repository } from "../../repository/repository.ts";
-import { finalizeImage } from "../image_store.ts";
+import type { FormatVersion } from "../../erofs/format.ts";
+import { finalizeComposefsImage } from "../composefs_image.ts";
 import { drainChunks } from "../layer_sync.ts";
 import type { LayerStats } from "../layer_writer.ts";
 import { layerStreamName } from "../names.ts";
@@ -33,6 +34,8 @@ export interface CstorPullOptions extends CstorOpenOptions {
   verifyCrc?: boolean;
   /** Progress callback (same events as an `oci:` pull). */
   onEvent?: (e: PullEvent) => void;
+  /** Generate only this EROFS format (global `--erofs-version`); default: the repository's. */
+  erofsVersion?: FormatVersion;
 }
 
 /** Result of {@link pullFromContainersStorage}. */
@@ -73,6 +76,22 @@ function objectsSupportReflink(repo: Repository): boolean {
 
 /**
  * Pull `reference` (`containers-storage:[driver@root+run]NAME[:TAG]`, `…@ID`, …) into `repo`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Repository } from "../../repository/repository.ts";
+ * import { pullFromContainersStorage } from "./pull.ts";
+ * import { StoreNotFoundError } from "./errors.ts";
+ * const dir = await Deno.makeTempDir();
+ * const repo = await Repository.init(`${dir}/repo`, { algorithm: "sha256", insecure: true });
+ * await assert.rejects(
+ *   pullFromContainersStorage(repo, `containers-storage:[overlay@${dir}/none]localhost/x:1`),
+ *   StoreNotFoundError,
+ * );
+ * repo.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  *
  * @throws {StoreNotFoundError}, {ImageNotFoundError}, {LayerMismatchError},
  *   {StorageConfError}, {CstorReferenceError} before anything is written;
@@ -132,7 +151,10 @@ export async function pullFromContainersStorage(
     });
     layers.push({ diffId: l.diffId, verity: r.verity, skipped: false });
   }
-  const fin = finalizeImage(repo, src.manifest, src.config, layers, opts.tag);
+  // Streams, then the composefs image and the config/manifest rewrite, then the tag (last).
+  const fin = finalizeComposefsImage(repo, src.manifest, src.config, layers, opts.tag, {
+    erofsVersion: opts.erofsVersion,
+  });
   return {
     ...fin,
     layers,
