@@ -22,9 +22,11 @@ import {
 
 /** A dumpfile line could not be parsed or does not fit the tree. */
 export class DumpfileParseError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "DumpfileParseError";
   /** 1-based line number. */
   readonly line: number;
+  /** Build the error; `options.cause` keeps the underlying error. */
   constructor(message: string, line: number, options?: ErrorOptions) {
     super(message, options);
     this.line = line;

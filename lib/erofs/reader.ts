@@ -21,9 +21,11 @@ import {
 
 /** The bytes are not a well-formed composefs EROFS image. */
 export class ErofsFormatError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "ErofsFormatError";
   /** Byte offset where the problem was found, when known. */
   readonly offset: number | undefined;
+  /** Build the error; `options.cause` keeps the underlying error. */
   constructor(message: string, offset?: number, options?: ErrorOptions) {
     super(message, options);
     this.offset = offset;
@@ -50,9 +52,13 @@ export interface RawInode {
   iu: number;
   /** i_ino. */
   ino: number;
+  /** Owner. */
   uid: number;
+  /** Group. */
   gid: number;
+  /** mtime seconds (compact inodes: the superblock build time). */
   mtimeSec: number;
+  /** mtime nanoseconds. */
   mtimeNsec: number;
   /** Xattrs as stored (full names). */
   xattrs: Map<ByteString, Uint8Array>;

@@ -36,9 +36,11 @@ import {
 
 /** The directory cannot be turned into a composefs tree. */
 export class ScanError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "ScanError";
   /** Path (relative to the scanned root) of the offending entry. */
   readonly path: string;
+  /** Build the error; `options.cause` keeps the underlying error. */
   constructor(message: string, path: string, options?: ErrorOptions) {
     super(message, options);
     this.path = path;

@@ -60,6 +60,7 @@ export class Leaf {
   stat: Stat;
   /** Kind and content. */
   content: LeafContent;
+  /** A leaf with its metadata and content. */
   constructor(stat: Stat, content: LeafContent) {
     this.stat = stat;
     this.content = content;
@@ -74,6 +75,7 @@ export class Directory {
   stat: Stat;
   /** Children by name (byte string, never `.`, `..`, empty or containing `/`). */
   entries: Map<ByteString, Inode>;
+  /** A directory with its metadata and (optionally) its children. */
   constructor(stat: Stat, entries: Map<ByteString, Inode> = new Map()) {
     this.stat = stat;
     this.entries = entries;

@@ -23,9 +23,11 @@ import { xxh32 } from "./xxhash.ts";
 
 /** The tree cannot be written as an EROFS image. */
 export class ErofsWriteError extends Error {
+  /** Error name, for matching without `instanceof`. */
   override name = "ErofsWriteError";
   /** Path of the offending entry, when known. */
   readonly path: string | undefined;
+  /** Build the error; `options.cause` keeps the underlying error. */
   constructor(message: string, path?: string, options?: ErrorOptions) {
     super(message, options);
     this.path = path;
