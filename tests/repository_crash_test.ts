@@ -71,10 +71,19 @@ Deno.test("a writer killed at random points never leaves a dangling ref; a re-ru
     const delays: number[] = [];
     let maxRefs = 0;
     for (let run = 0; run < RUNS; run++) {
-      // Deno start-up takes ~100-200 ms; spread kills across start-up and the write loop.
-      const delay = 100 + (next() % 700);
+      // The delay starts once the child has opened the repository (it prints READY), so every
+      // kill lands somewhere in the write loop however slow start-up is on a loaded machine.
+      const delay = next() % 400;
       delays.push(delay);
       const child = spawn(path, run % 5, ITERATIONS);
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let seen = "";
+      while (!seen.includes("READY")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += value;
+      }
+      assert.ok(seen.includes("READY"), `run ${run}: child did not start: ${seen}`);
       await new Promise((r) => setTimeout(r, delay));
       try {
         child.kill("SIGKILL");
@@ -82,7 +91,7 @@ Deno.test("a writer killed at random points never leaves a dangling ref; a re-ru
         if (!(e instanceof TypeError)) throw e; // already exited
       }
       const status = await child.status;
-      await child.stdout.cancel();
+      await reader.cancel();
       await child.stderr.cancel();
       assert.ok(
         status.signal === "SIGKILL",
@@ -100,7 +109,7 @@ Deno.test("a writer killed at random points never leaves a dangling ref; a re-ru
       0,
       new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout),
     );
-    assert.equal(new TextDecoder().decode(out.stdout).trim(), "DONE");
+    assert.equal(new TextDecoder().decode(out.stdout).trim(), "READY\nDONE");
     await checkConsistent(path, "after re-run");
     using repo = await Repository.open(path, { write: true });
     repo.gc();

@@ -66,7 +66,7 @@ Deno.test("a writer without --allow-write for the repository is refused despite 
       "2",
     ]);
     assert.equal(good.code, 0, good.stdout + good.stderr);
-    assert.equal(good.stdout, "DONE");
+    assert.equal(good.stdout, "READY\nDONE");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -9,7 +9,7 @@
 
 import { Repository } from "../lib/repository/repository.ts";
 import { SplitstreamWriter } from "../lib/repository/splitstream.ts";
-import { objectPathOf } from "../lib/repository/object_id.ts";
+import { composefsImage } from "./repository_image_fixture.ts";
 
 const [mode, path, seedArg, itersArg] = Deno.args;
 
@@ -48,12 +48,15 @@ try {
     const iterations = Number(itersArg);
     const next = rng(seed);
     using repo = await Repository.open(path, { write: true });
+    // Tell a killing parent that start-up is over: its random delay starts now.
+    console.log("READY");
     for (let i = 0; i < iterations; i++) {
       const w = new SplitstreamWriter("sha256");
       const parts = 2 + (next() % 4);
+      const ids: Uint8Array[] = [];
       for (let p = 0; p < parts; p++) {
         w.writeInline(blob(next, 64 + (next() % 512)));
-        const size = 1000 + (next() % 120_000);
+        const size = 1000 + (next() % 60_000);
         const data = blob(next, size);
         let id: Uint8Array;
         if (p % 2 === 0) {
@@ -64,14 +67,12 @@ try {
           id = ow.finish().id;
         } else id = repo.storeObject(data);
         w.writeExternal(id, size);
+        ids.push(id);
       }
       const sid = repo.writeStream(`cid-${seed}-${i}`, w.finish(), `run/${seed}/${i}`);
       if (i % 3 === 0) {
-        const image = new Uint8Array([
-          ...blob(next, 512),
-          ...new TextEncoder().encode(`/${objectPathOf(sid)}`),
-        ]);
-        repo.writeImage(image, `img-${seed}-${i}`);
+        // An image that references this iteration's objects and the stream object itself.
+        repo.writeImage(composefsImage([...ids, sid]), `img-${seed}-${i}`);
       }
     }
   } else {

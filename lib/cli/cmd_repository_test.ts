@@ -5,6 +5,7 @@ import { resolveRepoPath } from "./repo_path.ts";
 import { Repository } from "../repository/repository.ts";
 import { SplitstreamWriter } from "../repository/splitstream.ts";
 import { objectPathOf, toHex } from "../repository/object_id.ts";
+import { composefsImage } from "../../tests/repository_image_fixture.ts";
 
 function buffers() {
   let out = "";
@@ -79,7 +80,7 @@ Deno.test("cli: init, fsck, gc, cat, images, image-objects", async () => {
       w.writeInline(new TextEncoder().encode(">"));
       repo.writeStream("s1", w.finish(), "mine");
       imageId = toHex(
-        repo.writeImage(new TextEncoder().encode(`xx/${objectPathOf(objId)}\0`), "img"),
+        repo.writeImage(composefsImage([objId]), "img"),
       );
       repo.storeObject(new TextEncoder().encode("garbage"));
     }

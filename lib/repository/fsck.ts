@@ -13,7 +13,7 @@ import { measureVerity } from "../../ffi/fsverity_ioctl.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { formatAlgorithmName, kernelHashId } from "../fsverity/algorithm.ts";
 import { fsverityDigestFd } from "../fsverity/digest_fd.ts";
-import { scanImageObjectRefs } from "./image_refs.ts";
+import { ImageInvalidError, imageObjectRefs } from "./image_refs.ts";
 import { checkMetadata, META_JSON, parseRepoMetadata } from "./meta.ts";
 import { resolveLinkTarget } from "./names.ts";
 import { idEqual, parseObjectEntry, parseObjectLinkTarget, toHex } from "./object_id.ts";
@@ -38,6 +38,7 @@ export type FsckError =
   | { type: "missing-object-ref"; path: string; objectId: string }
   | { type: "missing-named-ref"; path: string; refName: string; objectId: string }
   | { type: "image-open-failed"; path: string; detail: string }
+  | { type: "image-invalid"; path: string; detail: string }
   | { type: "image-missing-object"; path: string; objectId: string }
   | { type: "metadata-parse-failed"; detail: string }
   | { type: "metadata-algorithm-mismatch"; expected: string; actual: string };
@@ -283,7 +284,7 @@ export function checkRepository(
         let bad = false;
         try {
           using fd = repo.openObject(id);
-          for (const ref of scanImageObjectRefs(readAllAt(fd), alg)) {
+          for (const ref of imageObjectRefs(readAllAt(fd), alg)) {
             if (!objectExists(ref)) {
               r.errors.push({ type: "image-missing-object", path, objectId: toHex(ref) });
               r.missingObjects++;
@@ -291,7 +292,9 @@ export function checkRepository(
             }
           }
         } catch (e) {
-          r.errors.push({ type: "image-open-failed", path, detail: detail(e) });
+          if (e instanceof ImageInvalidError) {
+            r.errors.push({ type: "image-invalid", path, detail: e.detail });
+          } else r.errors.push({ type: "image-open-failed", path, detail: detail(e) });
           bad = true;
         }
         if (bad) r.imagesCorrupted++;

@@ -4,6 +4,7 @@ import { type FsckReport, fsckReportJson } from "./fsck.ts";
 import { objectPathOf, toHex } from "./object_id.ts";
 import { SplitstreamWriter } from "./splitstream.ts";
 import { fsverityDigest } from "../fsverity/hasher.ts";
+import { composefsImage } from "../../tests/repository_image_fixture.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -31,7 +32,7 @@ function populate(repo: Repository) {
   outer.writeInline(enc("x"));
   outer.addNamedRef("inner", innerId);
   const outerId = repo.writeStream("outer", outer.finish(), "oci/tag");
-  const img = repo.writeImage(new Uint8Array([...enc(`/${objectPathOf(obj)}`), 0]), "img");
+  const img = repo.writeImage(composefsImage([obj]), "img");
   return { obj, innerId, outerId, img };
 }
 
@@ -130,5 +131,14 @@ Deno.test("fsck reports a truncated splitstream as stream-open-failed", async ()
     const r = repo.fsck();
     assert.deepEqual(types(r), ["stream-open-failed"]);
     assert.equal(r.streamsCorrupted, 1);
+  });
+});
+
+Deno.test("fsck reports an image that is not a composefs EROFS image as image-invalid", async () => {
+  await withRepo((repo) => {
+    repo.writeImage(enc("not an erofs image ".repeat(300)), "junk");
+    const r = repo.fsck();
+    assert.deepEqual(types(r), ["image-invalid"]);
+    assert.equal(r.imagesCorrupted, 1);
   });
 });

@@ -20,7 +20,7 @@ import {
 } from "../../ffi/fs.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { RepositoryCorruptError } from "./errors.ts";
-import { scanImageObjectRefs } from "./image_refs.ts";
+import { ImageInvalidError, imageObjectRefs } from "./image_refs.ts";
 import { parseObjectEntry, toHex } from "./object_id.ts";
 import type { Repository, RepositoryInternals } from "./repository.ts";
 
@@ -111,7 +111,17 @@ export function collectGarbage(
     const id = hexId(hex);
     if (!repo.hasObject(id)) continue;
     using fd = repo.openObject(id);
-    for (const ref of scanImageObjectRefs(readAllAt(fd), alg)) live.add(toHex(ref));
+    let refs: Uint8Array[];
+    try {
+      refs = imageObjectRefs(readAllAt(fd), alg);
+    } catch (e) {
+      // Unreadable image: its objects cannot be known, so nothing may be deleted.
+      if (e instanceof ImageInvalidError) {
+        throw new RepositoryCorruptError(`images/${hex}`, e.message, { cause: e });
+      }
+      throw e;
+    }
+    for (const ref of refs) live.add(toHex(ref));
   }
 
   const visited = new Set<string>();

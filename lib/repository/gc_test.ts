@@ -3,6 +3,7 @@ import { Repository } from "./repository.ts";
 import { RepositoryBusyError, RepositoryCorruptError } from "./errors.ts";
 import { objectPathOf, toHex } from "./object_id.ts";
 import { SplitstreamWriter } from "./splitstream.ts";
+import { composefsImage } from "../../tests/repository_image_fixture.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -114,10 +115,10 @@ Deno.test("gc: overlapping streams share objects; explicit roots keep entries", 
 Deno.test("gc: images with refs keep the objects they redirect to; unnamed images go", async () => {
   await withRepo((repo, path) => {
     const file = repo.storeObject(enc("file content ".repeat(20)));
-    const image = new Uint8Array([...new Uint8Array(2048), ...enc(`/${objectPathOf(file)}`), 0]);
+    const image = composefsImage([file], { small: "inline" });
     const img = repo.writeImage(image, "named");
     const orphanObj = repo.storeObject(enc("orphan file ".repeat(20)));
-    const orphanImage = new Uint8Array([...enc(`/${objectPathOf(orphanObj)}`), 1, 2, 3]);
+    const orphanImage = composefsImage([orphanObj]);
     const orphan = repo.writeImage(orphanImage);
     const r = repo.gc();
     assert.equal(r.objectsRemoved, 2);
@@ -169,5 +170,14 @@ Deno.test("gc needs the repository exclusively; stray names in objects/XX abort 
     await Deno.writeTextFile(`${path}/objects/ab/not-an-object`, "x");
     assert.throws(() => repo.gc(), RepositoryCorruptError);
     assert.ok(exists(`${path}/objects/ab/not-an-object`));
+  });
+});
+
+Deno.test("gc refuses to run when a rooted image cannot be read (its objects are unknown)", async () => {
+  await withRepo((repo) => {
+    const obj = repo.storeObject(enc("maybe referenced"));
+    repo.writeImage(enc("garbage image ".repeat(400)), "broken");
+    assert.throws(() => repo.gc(), RepositoryCorruptError);
+    assert.ok(repo.hasObject(obj));
   });
 });

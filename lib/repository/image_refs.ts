@@ -1,50 +1,64 @@
 /**
- * Objects referenced by a composefs EROFS image, found without a full EROFS reader.
- *
- * A composefs image names each external file's object in a `trusted.overlay.redirect` xattr
- * whose value is `/XX/<rest>` (repository-format §4.8). Composefs images are never compressed,
- * so every such value appears verbatim, contiguously, in the image bytes. Scanning for that
- * exact shape finds every referenced object; a file name or inline data that happens to look
- * like one can only add a false positive, which keeps an object alive (GC stays safe) or is
- * reported as a reference. When `lib/erofs/` gains a reader, GC and fsck should switch to it.
+ * Objects referenced by a composefs EROFS image: every external regular file
+ * (`trusted.overlay.redirect` / metacopy, repository-format §4.8), read with the EROFS reader
+ * (composefs-rs collects them the same way for GC and `image-objects`).
  *
  * @module
  */
 
 import { digestSize, type HashAlgorithm } from "../fsverity/algorithm.ts";
-import { fromHex } from "./object_id.ts";
+import { ErofsFormatError, readErofs } from "../erofs/reader.ts";
+import type { Directory } from "../erofs/tree.ts";
+import { toHex } from "./object_id.ts";
 
-function isLowerHex(b: number): boolean {
-  return (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66);
+/** The bytes are not a composefs EROFS image this reader accepts. */
+export class ImageInvalidError extends Error {
+  /** Error name, for matching without `instanceof`. */
+  override name = "ImageInvalidError";
+  /** What the EROFS reader rejected. */
+  readonly detail: string;
+  /** Create the error from its structured fields. */
+  constructor(detail: string, options?: ErrorOptions) {
+    super(`Invalid composefs image: ${detail}`, options);
+    this.detail = detail;
+  }
 }
 
-/** The distinct object IDs that `image` redirects to, in first-appearance order. */
-export function scanImageObjectRefs(image: Uint8Array, alg: HashAlgorithm): Uint8Array[] {
-  const n = digestSize(alg);
-  const restLen = 2 * (n - 1);
-  const valueLen = 1 + 2 + 1 + restLen; // "/XX/<rest>"
+/**
+ * The distinct object IDs an image's external files point at, in directory-walk order (names
+ * sorted bytewise). IDs of another length than `alg`'s are an {@link ImageInvalidError}.
+ */
+export function imageObjectRefs(image: Uint8Array, alg: HashAlgorithm): Uint8Array[] {
+  let root: Directory;
+  try {
+    root = readErofs(image).root;
+  } catch (e) {
+    if (e instanceof ErofsFormatError) throw new ImageInvalidError(e.message, { cause: e });
+    throw e;
+  }
+  const size = digestSize(alg);
   const seen = new Set<string>();
   const out: Uint8Array[] = [];
-  const dec = new TextDecoder("latin1");
-  for (let i = 0; i + valueLen <= image.length; i++) {
-    if (image[i] !== 0x2f || image[i + 3] !== 0x2f) continue;
-    if (!isLowerHex(image[i + 1]) || !isLowerHex(image[i + 2])) continue;
-    let ok = true;
-    for (let j = i + 4; j < i + valueLen; j++) {
-      if (!isLowerHex(image[j])) {
-        ok = false;
-        break;
+  const walk = (dir: Directory) => {
+    for (const [, inode] of dir.sortedEntries()) {
+      if (inode.type === "dir") {
+        walk(inode);
+        continue;
       }
-    }
-    // A longer hex run is not a name of this algorithm (e.g. a sha512 name in a sha256 scan).
-    if (!ok || (i + valueLen < image.length && isLowerHex(image[i + valueLen]))) continue;
-    const hex = dec.decode(image.subarray(i + 1, i + 3)) +
-      dec.decode(image.subarray(i + 4, i + valueLen));
-    if (!seen.has(hex)) {
+      if (inode.content.kind !== "regular") continue;
+      const c = inode.content.content;
+      if (c.kind !== "external" && c.kind !== "externalNoVerity") continue;
+      if (c.digest.length !== size) {
+        throw new ImageInvalidError(
+          `object digest of ${c.digest.length} bytes in a ${alg} repository`,
+        );
+      }
+      const hex = toHex(c.digest);
+      if (seen.has(hex)) continue;
       seen.add(hex);
-      out.push(fromHex(hex, n));
+      out.push(c.digest);
     }
-    i += valueLen - 1;
-  }
+  };
+  walk(root);
   return out;
 }

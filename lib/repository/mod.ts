@@ -61,6 +61,7 @@ export {
   UnsupportedVersionError,
 } from "./meta.ts";
 export type { GcOptions, GcReport } from "./gc.ts";
+export { ImageInvalidError, imageObjectRefs } from "./image_refs.ts";
 export {
   formatFsckError,
   type FsckError,

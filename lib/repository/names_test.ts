@@ -16,7 +16,8 @@ import {
   toHex,
   toIdString,
 } from "./object_id.ts";
-import { scanImageObjectRefs } from "./image_refs.ts";
+import { ImageInvalidError, imageObjectRefs } from "./image_refs.ts";
+import { composefsImage } from "../../tests/repository_image_fixture.ts";
 
 const HEX64 = "1e2eaa4202d750a41174ee454970b92c1bc2f925b1e35076d8c7d5f56362ba64";
 
@@ -111,25 +112,29 @@ Deno.test("object ids: hex, paths, entries and symlink targets (hashvalue.rs rul
   );
 });
 
-Deno.test("image object scan finds every redirect, once, and nothing of the other length", () => {
+Deno.test("image object refs: every external file once, sorted walk; bad images are typed", () => {
   const a = fromHex(HEX64, 32);
   const b = new Uint8Array(32).fill(0xab);
-  const enc = (s: string) => new TextEncoder().encode(s);
-  const image = new Uint8Array([
-    ...new Uint8Array(100),
-    ...enc("overlay.redirect"),
-    ...enc(`/${objectPathOf(a)}`),
-    0,
-    ...enc(`/${objectPathOf(b)}`),
-    ...enc(`/${objectPathOf(a)}`),
-    ...enc(`/${objectPathOf(new Uint8Array(64).fill(1))}`), // a sha512 name: not a sha256 ref
-  ]);
-  assert.deepEqual(scanImageObjectRefs(image, "sha256"), [a, b]);
-  assert.deepEqual(scanImageObjectRefs(image, "sha512"), [new Uint8Array(64).fill(1)]);
+  const image = composefsImage([b, a, b], { small: "inline data" });
+  // f0=b, f1=a, f2=b: sorted walk order, deduplicated.
+  assert.deepEqual(imageObjectRefs(image, "sha256"), [b, a]);
+  assert.throws(() => imageObjectRefs(image, "sha512"), ImageInvalidError);
+  assert.deepEqual(imageObjectRefs(composefsImage([]), "sha256"), []);
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 2000 }), (bytes) => {
-      for (const id of scanImageObjectRefs(bytes, "sha256")) assert.equal(id.length, 32);
+    fc.property(fc.uint8Array({ maxLength: 20000 }), fc.nat(), (noise, at) => {
+      // Random bytes and corrupted images: a typed error or a result, never a crash.
+      const corrupt = image.slice();
+      for (let i = 0; i < noise.length && i < 64; i++) {
+        corrupt[(at + i * 131) % corrupt.length] ^= noise[i] | 1;
+      }
+      for (const bytes of [noise, corrupt]) {
+        try {
+          for (const id of imageObjectRefs(bytes, "sha256")) assert.equal(id.length, 32);
+        } catch (e) {
+          if (!(e instanceof ImageInvalidError)) throw e;
+        }
+      }
     }),
-    { seed: 5, numRuns: 500 },
+    { seed: 5, numRuns: 300 },
   );
 });

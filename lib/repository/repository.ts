@@ -94,7 +94,7 @@ import { requirePermission } from "./permissions.ts";
 export type ParsedSplitstream = Splitstream;
 import { collectGarbage, type GcOptions, type GcReport } from "./gc.ts";
 import { checkRepository, type FsckOptions, type FsckReport } from "./fsck.ts";
-import { scanImageObjectRefs } from "./image_refs.ts";
+import { imageObjectRefs } from "./image_refs.ts";
 
 /** Mode of a repository directory created by init (composefs-rs: 0700). */
 const REPO_DIR_MODE = 0o700;
@@ -1034,7 +1034,7 @@ export class Repository implements Disposable {
   /** Objects an image references (its `trusted.overlay.redirect` targets). */
   imageObjects(name: string): Uint8Array[] {
     using fd = this.openImage(name);
-    return scanImageObjectRefs(readAllAt(fd), this.algorithm);
+    return imageObjectRefs(readAllAt(fd), this.algorithm);
   }
 
   // ---------------------------------------------------------------- maintenance

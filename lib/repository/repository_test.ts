@@ -25,6 +25,7 @@ import { CONTENT_TYPE, SplitstreamWriter } from "./splitstream.ts";
 import { fsverityDigest } from "../fsverity/hasher.ts";
 import { openPath } from "../../ffi/fs.ts";
 import * as C from "../../ffi/constants.ts";
+import { composefsImage } from "../../tests/repository_image_fixture.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -288,7 +289,7 @@ Deno.test("images: write, named ref, lookup by hex / refs/ / bare name, list", a
     const path = `${dir}/r`;
     using repo = await Repository.init(path, { algorithm: "sha256", insecure: true });
     const obj = repo.storeObject(gen(9000, 5));
-    const image = new Uint8Array([...gen(1000, 1), ...enc(`/${objectPathOf(obj)}`), 0, 0]);
+    const image = composefsImage([obj, obj], { a: "x" });
     const id = repo.writeImage(image, "myimg");
     const hex = toHex(id);
     assert.equal(await Deno.readLink(`${path}/images/${hex}`), `../objects/${objectPathOf(id)}`);
@@ -365,7 +366,7 @@ Deno.test("resetMetadata keeps objects and drops streams, images and meta.json",
       const w = new SplitstreamWriter("sha256");
       w.writeExternal(id, 7);
       repo.writeStream("s", w.finish(), "r");
-      repo.writeImage(enc("img"), "i");
+      repo.writeImage(composefsImage([id]), "i");
       await assert.rejects(Repository.resetMetadata(path), RepositoryBusyError);
     }
     await Repository.resetMetadata(path);
@@ -399,7 +400,7 @@ Deno.test("repository operations leak no file descriptors", async () => {
       repo.writeStream("s", s.finish(), "a/b");
       await collect(repo.catStream("refs/a/b"));
       repo.listStreamRefs("");
-      repo.writeImage(gen(100, 3), "img");
+      repo.writeImage(composefsImage([id]), "img");
       repo.listImages();
       repo.fsck();
       repo.gc({ dryRun: true });
@@ -432,7 +433,7 @@ Deno.test("modes follow composefs-rs (§1.6): in-memory objects 0666 in 0777 dir
         assert.equal(mode(`objects/${toHex(b).slice(0, 2)}`), 0o755);
       }
       assert.equal(mode("meta.json"), 0o644);
-      repo.writeImage(enc("i"), "n");
+      repo.writeImage(composefsImage([]), "n");
       assert.equal(mode("images"), 0o777);
       assert.equal(mode("images/refs"), 0o755);
     } finally {
