@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { Repository } from "../lib/repository/repository.ts";
+import { RepositoryBusyError } from "../lib/repository/errors.ts";
 
 const CHILD = new URL("./repository_writer_child.ts", import.meta.url).pathname;
 /** Kill runs required by the acceptance criteria. */
@@ -85,6 +86,11 @@ Deno.test("a writer killed at random points never leaves a dangling ref; a re-ru
       }
       assert.ok(seen.includes("READY"), `run ${run}: child did not start: ${seen}`);
       await new Promise((r) => setTimeout(r, delay));
+      if (run === 0) {
+        // The child holds the shared lock (§1.8): GC must refuse rather than sweep under it.
+        using busy = await Repository.open(path, { write: true });
+        assert.throws(() => busy.gc(), RepositoryBusyError);
+      }
       try {
         child.kill("SIGKILL");
       } catch (e) {
