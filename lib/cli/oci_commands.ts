@@ -5,9 +5,10 @@
  * @module
  */
 
-import { Repository } from "../repository/repository.ts";
+import type { Repository } from "../repository/repository.ts";
 import { toHex } from "../repository/object_id.ts";
-import type { CommandContext, CommandSpec, GlobalOptions } from "./command.ts";
+import type { CommandContext, CommandSpec } from "./command.ts";
+import { openRepoFromGlobal } from "./repo_path.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes, type Output } from "./output.ts";
 import { type PullEvent, pullImage } from "../oci/pull.ts";
@@ -24,30 +25,8 @@ import { parsePlatform } from "../oci/platform.ts";
 import { errorLine } from "./errors.ts";
 import { CSTOR_PULL_OPTIONS, isCstorSource, runCstorPull } from "./cmd_oci_pull_cstor.ts";
 
-/** The repository path from the global flags (cfsctl: --repo, --user, --system, by euid). */
-export function repositoryPath(g: GlobalOptions): string {
-  if (g.repo !== undefined) return g.repo;
-  const home = Deno.env.get("HOME") ?? "/root";
-  if (g.user) return `${home}/.var/lib/composefs`;
-  if (g.system || Deno.uid() === 0) return "/sysroot/composefs";
-  return `${home}/.var/lib/composefs`;
-}
-
-async function openRepo(ctx: CommandContext, write: boolean): Promise<Repository> {
-  const g = ctx.global;
-  const repo = await Repository.open(repositoryPath(g), {
-    write,
-    insecure: g.insecure,
-    requireVerity: g.requireVerity,
-    noUpgrade: g.noUpgrade,
-  });
-  if (g.hash !== undefined && g.hash !== repo.algorithm) {
-    repo.close();
-    throw new Error(
-      `Repository is configured for "${repo.algorithm}" but --hash "${g.hash}" was specified`,
-    );
-  }
-  return repo;
+function openRepo(ctx: CommandContext, write: boolean): Promise<Repository> {
+  return openRepoFromGlobal(ctx.global, { write });
 }
 
 function progressReporter(out: Output): (e: PullEvent) => void {

@@ -26,7 +26,7 @@ import { type LayerStats, LayerWriter } from "./layer_writer.ts";
 import { MAX_CONFIG_SIZE, OciLayout, parseLayoutReference } from "./layout_source.ts";
 import { type Descriptor, parseConfig, type Platform } from "./manifest.ts";
 import { isImageConfig, tarLayerCompression } from "./media_types.ts";
-import { layerStreamName } from "./names.ts";
+import { layerStreamName, validateTag } from "./names.ts";
 import { TarFormatError, TarSplitter } from "./tar_split.ts";
 
 /** Progress events of a pull (the CLI renders them on stderr). */
@@ -118,12 +118,35 @@ async function importBlobLayer(
 
 /**
  * Pull `source` (`oci:DIR[:TAG|@DIGEST]` or `oci-archive:FILE[:TAG|@DIGEST]`) into `repo`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Repository } from "../repository/repository.ts";
+ * import { encodeTar } from "../tar/tar_writer.ts";
+ * import { writeOciLayout } from "./layout_writer.ts";
+ * import { pullImage } from "./pull.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const tar = encodeTar([
+ *   { path: "usr/", type: "dir", mode: 0o755 },
+ *   { path: "usr/hello.txt", type: "file", content: new Uint8Array(100) },
+ * ]);
+ * await writeOciLayout(`${dir}/layout`, [tar], { tag: "v1" });
+ * using repo = await Repository.init(`${dir}/repo`, { algorithm: "sha256", insecure: true });
+ * const r = await pullImage(repo, `oci:${dir}/layout:v1`, { tag: "hello:v1" });
+ * assert.equal(r.tag, "hello:v1");
+ * assert.equal(r.layers.length, 1);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function pullImage(
   repo: Repository,
   source: string,
   opts: PullOptions = {},
 ): Promise<PullResult> {
+  // A bad tag must fail before any work is done, not after the layers are imported.
+  if (opts.tag !== undefined) validateTag(opts.tag);
   const ref = parseLayoutReference(source);
   using layout = OciLayout.open(ref);
   const sel = layout.selectManifest(opts.platform);
