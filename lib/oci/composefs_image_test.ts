@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Repository } from "../repository/repository.ts";
+import { toHex } from "../repository/object_id.ts";
+import { encodeTar } from "../tar/tar_writer.ts";
+import {
+  computeImageId,
+  IMAGE_REF_V1,
+  IMAGE_REF_V2,
+  linkedImageId,
+  NoComposefsImageError,
+} from "./composefs_image.ts";
+import { resolveImage } from "./image_store.ts";
+import { writeOciLayout } from "./layout_writer.ts";
+import { pullImage } from "./pull.ts";
+
+/** composefs-rs it/cli.rs create_oci_layout: the pinned V1/V2 ids (repository-format §4.13). */
+const PINNED_V2 =
+  "f7684c21050615c02cec250e0c7d4118fb0ff6340af5039e06f2f372a7614fff25dfd38cf7f28ad67d8b86e86371b7deafa9ae4bf543630322aee6196417de92";
+const PINNED_V1 =
+  "d06f1f6a73f62ed48e05ce9442ff045cdf2a9f5ba1ec623795de3d6177a253d91076459795d94f55d8c3d71dab458bb3fc0071255a50c0a4896d86ffdc870b9a";
+
+Deno.test("composefs image: pinned composefs-rs ids for V1 and V2, linked from the config", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cfs-img-" });
+  try {
+    const m = 1234567890;
+    const tar = encodeTar([
+      { path: "usr/", type: "dir", mode: 0o755, mtime: m },
+      {
+        path: "hello.txt",
+        type: "file",
+        mode: 0o644,
+        mtime: m,
+        content: new TextEncoder().encode("hello from test layer\n"),
+      },
+      { path: "hello-link.txt", type: "hardlink", linkname: "hello.txt", mode: 0o644, mtime: m },
+    ]);
+    await writeOciLayout(join(dir, "layout"), [tar], { tag: "test-image" });
+    using repo = await Repository.init(join(dir, "repo"), {
+      algorithm: "sha512",
+      insecure: true,
+      erofsFormats: { default: 1, extra: [2] },
+    });
+    const r = await pullImage(repo, `oci:${join(dir, "layout")}:test-image`, { tag: "test-image" });
+    assert.deepEqual(r.images.map((i) => [i.version, toHex(i.id)]), [[1, PINNED_V1], [
+      2,
+      PINNED_V2,
+    ]]);
+    const img = resolveImage(repo, "test-image");
+    assert.equal(toHex(img.configRefs.get(IMAGE_REF_V1)!), PINNED_V1);
+    assert.equal(toHex(img.configRefs.get(IMAGE_REF_V2)!), PINNED_V2);
+    assert.equal(toHex(linkedImageId(repo, "test-image")), PINNED_V1);
+    assert.equal(toHex(linkedImageId(repo, "test-image", { erofsVersion: 2 })), PINNED_V2);
+    assert.equal(toHex(computeImageId(repo, "test-image", { erofsVersion: 2 })), PINNED_V2);
+    assert.equal(toHex(repo.imageId(PINNED_V1)), PINNED_V1);
+    assert.equal(repo.fsck().errors.length, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("composefs image: an image without /usr is kept, with no image linked", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cfs-img-" });
+  try {
+    const tar = encodeTar([{ path: "hello.txt", type: "file", content: new Uint8Array(100) }]);
+    await writeOciLayout(join(dir, "layout"), [tar], { tag: "v1" });
+    using repo = await Repository.init(join(dir, "repo"), { algorithm: "sha256", insecure: true });
+    const r = await pullImage(repo, `oci:${join(dir, "layout")}:v1`, { tag: "v1" });
+    assert.deepEqual(r.images, []);
+    assert.match(r.skipped!, /usr/);
+    assert.equal(r.tag, "v1");
+    assert.throws(() => linkedImageId(repo, "v1"), NoComposefsImageError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
