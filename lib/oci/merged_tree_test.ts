@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Directory, type Inode, Leaf, makeStat } from "../erofs/tree.ts";
+import { type Directory, type Inode, Leaf, makeStat } from "../erofs/tree.ts";
 import type { LayerEntry, LayerItem } from "./layer_entries.ts";
 import { MergedTreeBuilder, MergeError, MissingUsrError, transformForOci } from "./merged_tree.ts";
 
