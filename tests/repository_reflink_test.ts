@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { assertNoFdLeak, loopMount, requireCommand, run } from "./_helpers.ts";
-import { RepositoryReadOnlyError } from "../lib/repository/errors.ts";
+import { CopyNotAllowedError, RepositoryReadOnlyError } from "../lib/repository/errors.ts";
 import { Repository } from "../lib/repository/repository.ts";
 import { fsverityDigest } from "../lib/fsverity/hasher.ts";
 import { openPath } from "../ffi/fs.ts";
@@ -68,8 +68,9 @@ Deno.test("storeObjectFromFile reflinks on xfs, hardlinks known digests, copies 
         const d = gen(10, 4);
         await Deno.writeFile(`${other}/d`, d);
         using src = openPath(`${other}/d`, C.O_RDONLY);
-        assert.throws(() =>
-          repo.storeObjectFromFile(src, { allowReflink: true, allowCopy: false })
+        assert.throws(
+          () => repo.storeObjectFromFile(src, { allowReflink: true, allowCopy: false }),
+          CopyNotAllowedError,
         );
         assert.ok(!repo.hasObject(fsverityDigest(d, "sha512")));
       }

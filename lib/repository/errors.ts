@@ -235,3 +235,15 @@ export class StreamMismatchError extends Error {
     this.stream = stream;
   }
 }
+
+/** `storeObjectFromFile` with copying forbidden, where neither a reflink nor a hardlink worked. */
+export class CopyNotAllowedError extends Error {
+  /** Error name, for matching without `instanceof`. */
+  override name = "CopyNotAllowedError";
+  /** Create the error. */
+  constructor() {
+    super(
+      "Cannot store the file without copying: reflinks are unsupported here and no hardlink was possible",
+    );
+  }
+}

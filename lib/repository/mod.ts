@@ -71,6 +71,7 @@ export {
 } from "./fsck.ts";
 export {
   AlgorithmMismatchError,
+  CopyNotAllowedError,
   InvalidNameError,
   MetadataMissingError,
   NotFoundError,

@@ -11,7 +11,7 @@
 
 import { resolve as resolvePath } from "node:path";
 import * as C from "../../ffi/constants.ts";
-import { ErrnoError } from "../../ffi/errno.ts";
+import { ERRNO, ErrnoError } from "../../ffi/errno.ts";
 import {
   DT,
   fdPath,
@@ -39,15 +39,11 @@ import {
 } from "../../ffi/fs.ts";
 import { enableVerity, measureVerity } from "../../ffi/fsverity_ioctl.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
-import {
-  digestSize,
-  formatAlgorithmName,
-  type HashAlgorithm,
-  kernelHashId,
-} from "../fsverity/algorithm.ts";
+import { digestSize, type HashAlgorithm, kernelHashId } from "../fsverity/algorithm.ts";
 import { fsverityDigestFd } from "../fsverity/digest_fd.ts";
 import { fsverityDigest } from "../fsverity/hasher.ts";
 import {
+  CopyNotAllowedError,
   MetadataMissingError,
   NotFoundError,
   ObjectDigestMismatchError,
@@ -223,7 +219,7 @@ function writeMetaJson(root: OwnedFd, path: string, meta: RepoMetadata, verity: 
         throw new VerityUnsupportedError(path, " (use --insecure)");
       }
       if (r === "busy") {
-        throw new ErrnoError("ioctl(FS_IOC_ENABLE_VERITY)", 26, `${path}/${META_JSON}`);
+        throw new ErrnoError("ioctl(FS_IOC_ENABLE_VERITY)", ERRNO.ETXTBSY, `${path}/${META_JSON}`);
       }
     }
     if (!named) linkFd(ro, root, META_JSON);
@@ -532,7 +528,7 @@ export class Repository implements Disposable {
       if (r === "unsupported") this.#verityUnsupported = true;
       if (this.insecure) return;
       if (r === "busy") {
-        throw new ErrnoError("ioctl(FS_IOC_ENABLE_VERITY)", 26, `objects/${path}`);
+        throw new ErrnoError("ioctl(FS_IOC_ENABLE_VERITY)", ERRNO.ETXTBSY, `objects/${path}`);
       }
       throw new VerityUnsupportedError(`${this.path}/objects/${path}`, " (repository requires it)");
     }
@@ -627,13 +623,7 @@ export class Repository implements Disposable {
         if (!isErrno(e, "EXDEV", "EPERM", "EACCES", "ENOENT", "EMLINK")) throw e;
       }
     }
-    if (!allowCopy) {
-      throw new ErrnoError(
-        "storeObjectFromFile",
-        95,
-        "neither reflink nor hardlink was possible and copying is not allowed",
-      );
-    }
+    if (!allowCopy) throw new CopyNotAllowedError();
     using w = new ObjectWriter(this.#sink());
     const buf = new Uint8Array(COPY_CHUNK);
     let off = 0;
@@ -747,7 +737,7 @@ export class Repository implements Disposable {
         throw e;
       }
     }
-    throw new ErrnoError("symlinkat", 17, ".symlink-*");
+    throw new ErrnoError("symlinkat", ERRNO.EEXIST, ".symlink-*");
   }
 
   /** Read first-level `category/name` and parse its `../objects/XX/<rest>` target. */
@@ -1161,9 +1151,4 @@ function upgradeLegacy(root: OwnedFd, abs: string): void {
   using obj = openBeneath(objects, `${sample.dir}/${sample.name}`, { flags: C.O_RDONLY });
   const secure = measureVerity(obj, kernelHashId(alg)).kind === "measured";
   writeMetaJson(root, abs, newRepoMetadata(alg), secure);
-}
-
-/** `fsverity-sha512-12`-style name of a repository's algorithm. */
-export function algorithmName(repo: Repository): string {
-  return formatAlgorithmName(repo.algorithm);
 }
