@@ -13,6 +13,8 @@ import { pullImage } from "../lib/oci/pull.ts";
 import { copyImage } from "../lib/oci/copy.ts";
 import { LocalRepositoryEndpoint } from "../lib/oci/copy_endpoint.ts";
 import { resolveImage } from "../lib/oci/image_store.ts";
+import { computeImageId } from "../lib/oci/composefs_image.ts";
+import { toHex } from "../lib/repository/object_id.ts";
 import { writeDemoImage } from "../lib/demo/demo_image.ts";
 import { readableFromFd } from "../ffi/fd_stream.ts";
 import { fstat, openDir, pipe } from "../ffi/fs.ts";
@@ -117,6 +119,17 @@ Deno.test("composefs varlink: repository and image methods with typed errors", a
         [check.ok, check.images_checked, check.images_corrupted, check.errors, check.repo.ok],
         [true, 1, 0, [], true],
       );
+      // O7: ComputeId equals the library's (what `cfs oci compute-id` prints).
+      const computed = await c.client.call("org.composefs.Oci.ComputeId", {
+        handle: h,
+        image: "demo",
+        verity: null,
+        bootable: false,
+      });
+      {
+        using repo = await Repository.open(f.a);
+        assert.equal(computed.parameters.image_id, toHex(computeImageId(repo, "demo")));
+      }
       // O6: tag and untag.
       await c.tag(h, images[0].manifest_digest, "myimage:latest");
       await c.tag(h, images[0].manifest_digest, "myimage:v1");
@@ -127,9 +140,11 @@ Deno.test("composefs varlink: repository and image methods with typed errors", a
       await c.untag(h, "myimage:v1");
       assert.deepEqual((await c.listImages(h, "myimage")).map((i) => i.name), ["myimage:latest"]);
       await assert.rejects(c.tag(h, "sha256:zz", "x"), isError("InternalError", OciError));
-      // R5/R6: GC keeps everything tagged.
+      // R6: a dry run removes nothing (a second one reports the same), the image stays whole.
       const dry = await c.gc(h, { dryRun: true });
-      assert.deepEqual([dry.dry_run, dry.result.objects_removed], [true, 0]);
+      assert.equal(dry.dry_run, true);
+      assert.deepEqual(await c.gc(h, { dryRun: true }), dry);
+      assert.equal((await c.check(h, "demo")).ok, true);
       // R3: metadata-only fsck.
       const meta = await c.fsck(h, { metadataOnly: true });
       assert.deepEqual([meta.ok, meta.objects_checked], [true, 0]);

@@ -1,8 +1,10 @@
 /**
  * `org.composefs.Oci` (spec §2.4/§2.5, §4) over `lib/oci`: images (list, inspect, check, tag,
- * untag, pull with progress frames) and the layer transfer methods HasLayer, GetLayer (fd
- * frames + a producer writing the splitdirfdstream into a pipe), PutLayer (verified drain from
- * a client's pipe and dirfds) and FinalizeImage.
+ * untag, compute-id, pull from `oci:`, `oci-archive:` and `containers-storage:` with progress
+ * frames) and the layer transfer methods HasLayer, GetLayer (fd frames + a producer writing
+ * the splitdirfdstream into a pipe), PutLayer (verified drain from a client's pipe and dirfds)
+ * and FinalizeImage (which also generates the composefs EROFS images before tagging).
+ * Not yet served: OciMount, bootable pulls and ComputeId's boot transform (InternalError).
  *
  * @module
  */
@@ -15,7 +17,6 @@ import { fromHex, toHex } from "../repository/object_id.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { DiffIdMismatchError, ImageNotFoundError } from "../oci/errors.ts";
 import {
-  finalizeImage,
   inspectImage,
   type LayerRef,
   listImages,
@@ -25,7 +26,11 @@ import {
 import { ociFsck, ociFsckJson } from "../oci/oci_fsck.ts";
 import { drainChunks, produceLayer } from "../oci/layer_sync.ts";
 import { layerStreamName } from "../oci/names.ts";
-import { type PullEvent, pullImage } from "../oci/pull.ts";
+import { type PullEvent, pullImage, type PullResult } from "../oci/pull.ts";
+import { pullFromContainersStorage } from "../oci/cstor/pull.ts";
+import { resolveStoreOptions } from "../oci/cstor/storage_conf.ts";
+import { computeImageId, finalizeComposefsImage } from "../oci/composefs_image.ts";
+import type { XattrFiltering } from "../oci/merged_tree.ts";
 import type { LayerStats } from "../oci/layer_writer.ts";
 import type { Chunk } from "../splitdirfdstream/chunk.ts";
 import { SplitdirfdstreamDecoderStream } from "../splitdirfdstream/decoder.ts";
@@ -145,6 +150,47 @@ function pullFrames(queue: FrameQueue<JsonObject>): (e: PullEvent) => void {
   };
 }
 
+/** `XattrFiltering` wire names (Rust variants) → ours; absent = `AllowlistOnly`. */
+function xattrMode(v: JsonValue | undefined): XattrFiltering {
+  return v === "KeepUserXattrs" ? "keep-user-xattrs" : "allowlist-only";
+}
+
+/** Containers-image transports Pull serves: OCI layouts/archives and containers-storage. */
+const CSTOR_PREFIX = "containers-storage:";
+
+/**
+ * Pull `image` by transport. `local_fetch` (spec §2.5): `auto`/`if-possible` and
+ * `zerocopy`/`zero-copy`; anything else disables local fetching, which for
+ * containers-storage means copying every file.
+ */
+function pullAny(
+  repo: Repository,
+  image: string,
+  o: { tag?: string; onEvent?: (e: PullEvent) => void; localFetch: string; storageRoot?: string },
+): Promise<PullResult> {
+  const tag = o.tag ? { tag: o.tag } : {};
+  if (image.startsWith(CSTOR_PREFIX)) {
+    const zeroCopy = o.localFetch === "zerocopy" || o.localFetch === "zero-copy";
+    const storeOptions = o.storageRoot === undefined
+      ? undefined
+      : { ...resolveStoreOptions(), graphRoot: o.storageRoot, imageStores: [] };
+    return pullFromContainersStorage(repo, image, {
+      ...tag,
+      onEvent: o.onEvent,
+      zeroCopy,
+      ...(storeOptions ? { storeOptions } : {}),
+    });
+  }
+  if (image.startsWith("oci:") || image.startsWith("oci-archive:")) {
+    return pullImage(repo, image, { ...tag, onEvent: o.onEvent });
+  }
+  return Promise.reject(
+    OciError.internal(
+      `unsupported image transport in "${image}": this server pulls oci:, oci-archive: and containers-storage:`,
+    ),
+  );
+}
+
 /** The interface definition, sharing `handles` with `org.composefs.Repository`. */
 export function ociInterface(
   handles: HandleTable,
@@ -209,10 +255,15 @@ export function ociInterface(
         },
       },
       ComputeId(p): Promise<MethodReply> {
-        repoFor(handles, p.handle);
-        throw OciError.internal(
-          "ComputeId is not supported by this server yet: it does not generate composefs EROFS images",
-        );
+        const repo = repoFor(handles, p.handle);
+        if (p.bootable === true) {
+          throw OciError.internal(
+            "ComputeId: the boot transform is not supported by this server yet",
+          );
+        }
+        // `verity` only pins a config digest's stream; we re-hash the config anyway.
+        const id = computeImageId(repo, p.image as string, { xattrs: xattrMode(p.xattrs) });
+        return Promise.resolve({ parameters: { image_id: toHex(id) } });
       },
       Pull: {
         writes: true,
@@ -233,7 +284,12 @@ export function ociInterface(
           const onEvent = ctx.more ? pullFrames(queue) : undefined;
           const image = p.image as string;
           const tag = (p.name as string | null | undefined) ?? undefined;
-          const pulled = pullImage(repo, image, { ...(tag ? { tag } : {}), onEvent });
+          const pulled = pullAny(repo, image, {
+            tag,
+            onEvent,
+            localFetch: p.local_fetch as string,
+            storageRoot: (p.storage_root as string | null | undefined) ?? undefined,
+          });
           // Settles either way; a failure is rethrown by `await pulled` below, or logged when
           // the client went away before the pull finished.
           const settled = pulled.then(() => undefined, (e: unknown) => e);
@@ -367,7 +423,7 @@ export function ociInterface(
             return { diffId, verity: parseVerity(l.layer_verity as string, repo, "layer_verity") };
           });
           const enc = new TextEncoder();
-          const r = finalizeImage(
+          const r = finalizeComposefsImage(
             repo,
             enc.encode(p.manifest_json as string),
             enc.encode(p.config_json as string),
