@@ -59,6 +59,24 @@ Deno.bench(
   },
 );
 
+Deno.bench("containers-storage pull, xfs reflink, diff_id check only (verifyCrc: false)", {
+  group: "cstor",
+  n: 4,
+  warmup: 1,
+}, async (b) => {
+  const path = `${xfs.path}/repo-${n++}`;
+  using repo = await Repository.init(path, { algorithm: "sha256", insecure: true });
+  b.start();
+  await pullFromContainersStorage(
+    repo,
+    `containers-storage:[overlay@${store}/root+${store}/run]${FIXTURE_NAME}:v3`,
+    { env: { HOME: "/nonexistent" }, verifyCrc: false },
+  );
+  b.end();
+  repo.close();
+  await Deno.remove(path, { recursive: true });
+});
+
 Deno.bench("cp -a --reflink=always of the diff dirs", {
   group: "cstor",
   baseline: true,

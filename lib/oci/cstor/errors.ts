@@ -48,8 +48,14 @@ export class TarSplitCrcMismatchError extends LayerContentError {
   /** CRC of the file now (hex). */
   readonly actual: string;
   /** Build the error from its structured fields. */
-  constructor(layerId: string, file: string, expected: string, actual: string) {
-    super(layerId, file, `CRC-64 is "${actual}" but tar-split recorded "${expected}"`);
+  constructor(
+    layerId: string,
+    file: string,
+    expected: string,
+    actual: string,
+    options?: ErrorOptions,
+  ) {
+    super(layerId, file, `CRC-64 is "${actual}" but tar-split recorded "${expected}"`, options);
     this.expected = expected;
     this.actual = actual;
   }

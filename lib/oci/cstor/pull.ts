@@ -19,7 +19,9 @@ import type { Repository } from "../../repository/repository.ts";
 import type { FormatVersion } from "../../erofs/format.ts";
 import { finalizeComposefsImage } from "../composefs_image.ts";
 import { drainChunks } from "../layer_sync.ts";
-import type { LayerStats } from "../layer_writer.ts";
+import type { LayerCommit, LayerStats } from "../layer_writer.ts";
+import { DiffIdMismatchError } from "../errors.ts";
+import { TarSplitCrcMismatchError } from "./errors.ts";
 import { layerStreamName } from "../names.ts";
 import type { PullEvent, PullResult } from "../pull.ts";
 import { CstorImageSource, type CstorOpenOptions } from "./source.ts";
@@ -30,7 +32,11 @@ export interface CstorPullOptions extends CstorOpenOptions {
   tag?: string;
   /** `--zerocopy`: reflink or hardlink only; fail instead of copying (default false). */
   zeroCopy?: boolean;
-  /** Check tar-split CRCs (default true). */
+  /**
+   * Check every file's tar-split CRC-64 before storing it (default true). With `false` the
+   * layer's diff_id check alone guards the content (sha256 is the stronger check; this saves
+   * a pass over the data), and a mismatch is then traced to its file with the CRCs.
+   */
   verifyCrc?: boolean;
   /** Progress callback (same events as an `oci:` pull). */
   onEvent?: (e: PullEvent) => void;
@@ -55,6 +61,29 @@ function emptyStats(): LayerStats {
     inlineBytes: 0,
     externalBytes: 0,
   };
+}
+
+/**
+ * After a diff_id mismatch with CRC checks off: re-read the layer with them on, to name the
+ * file that changed. Throws its {@link TarSplitCrcMismatchError} (caused by `mismatch`);
+ * returns when every file still matches (the tar-split metadata itself is then at fault).
+ */
+async function pinpointChangedFile(
+  src: CstorImageSource,
+  index: number,
+  mismatch: DiffIdMismatchError,
+): Promise<void> {
+  using again = src.openLayer(index, { verifyCrc: true });
+  try {
+    for await (const _ of again.chunks) { /* the CRC check is the point */ }
+  } catch (e) {
+    if (e instanceof TarSplitCrcMismatchError) {
+      throw new TarSplitCrcMismatchError(e.layerId, e.file, e.expected, e.actual, {
+        cause: mismatch,
+      });
+    }
+    throw e;
+  }
 }
 
 /**
@@ -132,15 +161,23 @@ export async function pullFromContainersStorage(
     const knownIdFor = sameFs && !reflinks
       ? (fd: OwnedFd) => fsverityDigestFd(fd, repo.algorithm)
       : undefined;
-    const r = await drainChunks(repo, stream.chunks, stream.dirfds, {
-      ...(knownIdFor ? { knownIdFor } : {}),
-      diffId: l.diffId,
-      allowReflink: true,
-      allowHardlink: true,
-      allowCopy: !opts.zeroCopy,
-      onProgress: (read) =>
-        opts.onEvent?.({ type: "layer-progress", index: i, digest: l.digest, read, size }),
-    });
+    let r: LayerCommit;
+    try {
+      r = await drainChunks(repo, stream.chunks, stream.dirfds, {
+        ...(knownIdFor ? { knownIdFor } : {}),
+        diffId: l.diffId,
+        allowReflink: true,
+        allowHardlink: true,
+        allowCopy: !opts.zeroCopy,
+        onProgress: (read) =>
+          opts.onEvent?.({ type: "layer-progress", index: i, digest: l.digest, read, size }),
+      });
+    } catch (e) {
+      if (e instanceof DiffIdMismatchError && opts.verifyCrc === false) {
+        await pinpointChangedFile(src, i, e);
+      }
+      throw e;
+    }
     for (const k of Object.keys(stats) as (keyof LayerStats)[]) stats[k] += r.stats[k];
     opts.onEvent?.({
       type: "layer-done",
