@@ -111,6 +111,14 @@ export function erofsMount(image: OwnedFd): OwnedFd {
   return fsmount(fs, 0, "erofs fsmount");
 }
 
+/** Options of {@link composefsMountFd}: upper/work directories given as fds, not paths. */
+export interface DetachedMountOptions extends Omit<MountComposefsOptions, "upperdir" | "workdir"> {
+  /** Upper directory fd for a writable overlay (needs `workdirFd`). */
+  upperdirFd?: OwnedFd;
+  /** Overlay work directory fd (same filesystem as `upperdirFd`). */
+  workdirFd?: OwnedFd;
+}
+
 /**
  * Mount `image` (an EROFS image fd) over `objects` (the repository's `objects/` dir fd) at
  * `target`. Nothing is attached unless every step succeeds.
@@ -130,8 +138,41 @@ export function mountComposefs(
   if ((opts.upperdir === undefined) !== (opts.workdir === undefined)) {
     throw new TypeError("upperdir and workdir must be given together");
   }
-  const readWrite = opts.readWrite ?? opts.upperdir !== undefined;
-  if (readWrite && opts.upperdir === undefined) {
+  const { upperdir, workdir, ...rest } = opts;
+  using upper = upperdir === undefined ? undefined : openPath(upperdir, C.O_RDONLY | C.O_DIRECTORY);
+  using work = workdir === undefined ? undefined : openPath(workdir, C.O_RDONLY | C.O_DIRECTORY);
+  using mnt = composefsMountFd(image, objects, {
+    ...rest,
+    ...(upper ? { upperdirFd: upper } : {}),
+    ...(work ? { workdirFd: work } : {}),
+  });
+  try {
+    moveMount(mnt, target);
+  } catch (e) {
+    translate(e, "move_mount", "attaching the mount failed");
+  }
+}
+
+/**
+ * The composefs overlay of `image` over `objects` as a detached mount (`fsmount`), not attached
+ * anywhere: the caller moves it with `move_mount(2)` or hands the fd on (varlink `Mount`).
+ *
+ * @throws {MountPermissionError} not root.
+ * @throws {KernelFeatureError} erofs/overlay missing, no file-backed erofs, no `datadir+`.
+ * @throws {MountError} anything else, with the kernel's messages.
+ */
+export function composefsMountFd(
+  image: OwnedFd,
+  objects: OwnedFd,
+  opts: DetachedMountOptions = {},
+): OwnedFd {
+  const uid = effectiveUid();
+  if (uid !== 0) throw new MountPermissionError(uid);
+  if ((opts.upperdirFd === undefined) !== (opts.workdirFd === undefined)) {
+    throw new TypeError("upperdir and workdir must be given together");
+  }
+  const readWrite = opts.readWrite ?? opts.upperdirFd !== undefined;
+  if (readWrite && opts.upperdirFd === undefined) {
     throw new TypeError("A read-write mount needs an upperdir");
   }
   using erofs = erofsMount(image);
@@ -161,11 +202,9 @@ export function mountComposefs(
         if (!soft) throw e;
       }
     }
-    if (opts.upperdir !== undefined) {
-      using upper = openPath(opts.upperdir, C.O_RDONLY | C.O_DIRECTORY);
-      using work = openPath(opts.workdir!, C.O_RDONLY | C.O_DIRECTORY);
-      fsconfigSetFd(ov, "upperdir", upper, "overlay upperdir");
-      fsconfigSetFd(ov, "workdir", work, "overlay workdir");
+    if (opts.upperdirFd !== undefined) {
+      fsconfigSetFd(ov, "upperdir", opts.upperdirFd, "overlay upperdir");
+      fsconfigSetFd(ov, "workdir", opts.workdirFd!, "overlay workdir");
     }
     try {
       fsconfigSetFd(ov, "lowerdir+", erofs, "overlay lowerdir+");
@@ -185,12 +224,7 @@ export function mountComposefs(
   } catch (e) {
     translate(e, "overlay", "configuring the overlay failed");
   }
-  using mnt = fsmount(ov, readWrite ? 0 : C.MOUNT_ATTR_RDONLY, "overlay fsmount");
-  try {
-    moveMount(mnt, target);
-  } catch (e) {
-    translate(e, "move_mount", "attaching the mount failed");
-  }
+  return fsmount(ov, readWrite ? 0 : C.MOUNT_ATTR_RDONLY, "overlay fsmount");
 }
 
 /** Options of {@link mountImage}. */
