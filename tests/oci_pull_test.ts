@@ -6,6 +6,7 @@
  */
 
 import { deepStrictEqual as assertEquals, ok, rejects, throws } from "node:assert/strict";
+import { openFdCount } from "../ffi/owned_fd.ts";
 import { Repository } from "../lib/repository/repository.ts";
 import { CONTENT_TYPE } from "../lib/repository/splitstream.ts";
 import { toHex } from "../lib/repository/object_id.ts";
@@ -351,6 +352,7 @@ Deno.test("oci pull: real umoci/skopeo images", async (t) => {
         return dir;
       };
       using repo = await newRepo(repoRoot, "errors");
+      let fds = -1;
       const expectFailure = async (dir: string, check: (e: Error) => boolean, ref = "bad") => {
         await rejects(pullImage(repo, `oci:${dir}:${ref}`, { tag: "t" }), (e: Error) => {
           ok(check(e), `${e.name}: ${e.message}`);
@@ -373,6 +375,7 @@ Deno.test("oci pull: real umoci/skopeo images", async (t) => {
           e instanceof DiffIdMismatchError && e.layer === layer.digest && e.expected === wrong &&
           e.actual === (cfg.rootfs as { diff_ids: string[] }).diff_ids[0],
       );
+      fds = openFdCount(); // after the first pull opened the repository's directories
       // 2. A truncated layer blob.
       const d2 = await variant("trunc", async (dir) => {
         const p = blobPath(dir, layer.digest);
@@ -407,6 +410,7 @@ Deno.test("oci pull: real umoci/skopeo images", async (t) => {
         (e) => e instanceof ImageNotFoundError && e.reference === "nope",
         "nope",
       );
+      assertEquals(openFdCount(), fds, "no file descriptor leaked by failed pulls");
     });
   } finally {
     await Deno.remove(repoRoot, { recursive: true });
