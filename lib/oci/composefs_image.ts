@@ -267,6 +267,7 @@ export function ensureComposefsImage(
     }
     const id = repo.writeImage(writeErofs(tree, { version: v }));
     result.images.push({ version: v, id });
+    result.changed = true;
     if (have === undefined || !idEqual(have, id)) configChanged = true;
     refs.set(keys[i], id);
   }

@@ -5,12 +5,14 @@ import { toHex } from "../repository/object_id.ts";
 import { encodeTar } from "../tar/tar_writer.ts";
 import {
   computeImageId,
+  ensureComposefsImage,
   IMAGE_REF_V1,
   IMAGE_REF_V2,
   linkedImageId,
   NoComposefsImageError,
 } from "./composefs_image.ts";
 import { resolveImage } from "./image_store.ts";
+import { ociFsck } from "./oci_fsck.ts";
 import { writeOciLayout } from "./layout_writer.ts";
 import { pullImage } from "./pull.ts";
 
@@ -54,6 +56,18 @@ Deno.test("composefs image: pinned composefs-rs ids for V1 and V2, linked from t
     assert.equal(toHex(computeImageId(repo, "test-image", { erofsVersion: 2 })), PINNED_V2);
     assert.equal(toHex(repo.imageId(PINNED_V1)), PINNED_V1);
     assert.equal(repo.fsck().errors.length, 0);
+    assert.deepEqual(ociFsck(repo).errors, []);
+    // oci fsck follows the linkage: a missing images/<hex> is reported.
+    await Deno.remove(join(dir, "repo/images", PINNED_V2));
+    const errs = ociFsck(repo).errors;
+    assert.equal(errs.length, 1, errs.join("\n"));
+    assert.match(errs[0], /missing-composefs-image: test-image: composefs.image /);
+    // Re-finalizing regenerates it (a crash-interrupted pull completes on re-run).
+    const again = ensureComposefsImage(repo, r.manifestDigest);
+    assert.equal(again.changed, true);
+    assert.deepEqual(again.configVerity, r.configVerity, "same id: the config stream stays");
+    assert.deepEqual(again.manifestVerity, r.manifestVerity);
+    assert.deepEqual(ociFsck(repo).errors, []);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -2,7 +2,10 @@
  * `oci fsck` (repository-format §4.11): the repository fsck, then per tagged image: tag name,
  * manifest digest and parse, `config:<digest>` named ref, config digest, and for container
  * images every diff_id's named ref, layer stream and referenced object. Layer contents are
- * not re-hashed (that is what `oci layer` + sha256 is for).
+ * not re-hashed (that is what `oci layer` + sha256 is for). The composefs linkage is checked
+ * too: the manifest stream must point at the current config stream, and every
+ * `composefs.image*` ref of the config must name an image (`images/<hex>`) whose object exists
+ * and parses as a composefs EROFS image.
  *
  * @module
  */
@@ -10,7 +13,11 @@
 import type { Repository } from "../repository/repository.ts";
 import { type FsckReport, fsckReportJson } from "../repository/fsck.ts";
 import { idEqual, toHex } from "../repository/object_id.ts";
+import { readAllAt } from "../../ffi/fs.ts";
+import { fsckErofs } from "../erofs/reader.ts";
+import { CONTENT_TYPE } from "../repository/splitstream.ts";
 import { ImageNotFoundError } from "./errors.ts";
+import { configRefName, manifestStreamName } from "./names.ts";
 import { imageLayerStreams, listTags, resolveImage, type StoredImage } from "./image_store.ts";
 
 /** Result of {@link ociFsck}. */
@@ -76,7 +83,42 @@ function checkImage(repo: Repository, tag: string): string[] {
       err("missing-layer-object", `"${streams[i]}" refers to missing object ${toHex(stream)}`);
     }
   }
+  checkComposefsLinkage(repo, img, err);
   return errs;
+}
+
+/** The manifest → config → `images/<hex>` chain that `oci mount` follows. */
+function checkComposefsLinkage(
+  repo: Repository,
+  img: StoredImage,
+  err: (kind: string, detail: string) => void,
+): void {
+  try {
+    const m = repo.readStream(manifestStreamName(img.manifestDigest), CONTENT_TYPE.OCI_MANIFEST);
+    const linked = m.namedRefs.get(configRefName(img.configDigest));
+    if (linked !== undefined && !idEqual(linked, img.configVerity)) {
+      err(
+        "stale-config-ref",
+        `the manifest stream points at config stream ${toHex(linked)}, not the current ${
+          toHex(img.configVerity)
+        }`,
+      );
+    }
+  } catch (e) {
+    err("image-open-failed", errorText(e));
+  }
+  for (const [key, id] of img.configRefs) {
+    if (!key.startsWith("composefs.image")) continue;
+    const hex = toHex(id);
+    try {
+      if (!idEqual(repo.imageId(hex), id)) throw new Error(`images/${hex} names another object`);
+      using fd = repo.openImage(hex);
+      const problems = fsckErofs(readAllAt(fd));
+      if (problems.length > 0) err("composefs-image-corrupt", `${key} ${hex}: ${problems[0]}`);
+    } catch (e) {
+      err("missing-composefs-image", `${key} ${hex}: ${errorText(e)}`);
+    }
+  }
 }
 
 /**
