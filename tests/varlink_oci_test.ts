@@ -17,7 +17,8 @@ import { computeImageId } from "../lib/oci/composefs_image.ts";
 import { toHex } from "../lib/repository/object_id.ts";
 import { writeDemoImage } from "../lib/demo/demo_image.ts";
 import { readableFromFd } from "../ffi/fd_stream.ts";
-import { fstat, openDir, pipe } from "../ffi/fs.ts";
+import { fstat, openBeneath, openDir, pipe, readDir } from "../ffi/fs.ts";
+import { O_DIRECTORY, O_RDONLY } from "../ffi/constants.ts";
 import { SplitdirfdstreamDecoderStream } from "../lib/splitdirfdstream/decoder.ts";
 import { encodeChunks } from "../lib/splitdirfdstream/encoder.ts";
 import { reconstruct } from "../lib/splitdirfdstream/reconstruct.ts";
@@ -130,6 +131,46 @@ Deno.test("composefs varlink: repository and image methods with typed errors", a
         using repo = await Repository.open(f.a);
         assert.equal(computed.parameters.image_id, toHex(computeImageId(repo, "demo")));
       }
+      // Mount and OciMount hand out a detached composefs mount (root, Linux ≥ 6.13).
+      for (
+        const [method, params] of [
+          ["org.composefs.Oci.OciMount", { image: "demo", bootable: false, options: {} }],
+          ["org.composefs.Oci.OciMount", {
+            image: images[0].manifest_digest,
+            bootable: false,
+            options: {},
+          }],
+          ["org.composefs.Repository.Mount", {
+            name: computed.parameters.image_id as string,
+            options: { overlay: false },
+          }],
+        ] as const
+      ) {
+        const m = await c.client.call(method, { handle: h, ...params });
+        assert.deepEqual(m.parameters, { fd_index: 0 });
+        assert.equal(m.fds.length, 1);
+        using mnt = m.fds[0];
+        using root = openBeneath(mnt, ".", { flags: O_RDONLY | O_DIRECTORY });
+        assert.ok(readDir(root).some((e) => e.name === "opt"), `${method}: the image's /opt`);
+      }
+      await assert.rejects(
+        c.client.call("org.composefs.Oci.OciMount", {
+          handle: h,
+          image: "sha256:zz",
+          bootable: false,
+          options: {},
+        }),
+        (e: unknown) => e instanceof OciError && /Invalid manifest digest/.test(e.message),
+      );
+      await assert.rejects(
+        c.client.call("org.composefs.Oci.OciMount", {
+          handle: h,
+          image: "nope",
+          bootable: false,
+          options: {},
+        }),
+        isError("NoSuchImage", OciError),
+      );
       // O6: tag and untag.
       await c.tag(h, images[0].manifest_digest, "myimage:latest");
       await c.tag(h, images[0].manifest_digest, "myimage:v1");

@@ -4,7 +4,8 @@
  * frames) and the layer transfer methods HasLayer, GetLayer (fd frames + a producer writing
  * the splitdirfdstream into a pipe), PutLayer (verified drain from a client's pipe and dirfds)
  * and FinalizeImage (which also generates the composefs EROFS images before tagging).
- * Not yet served: OciMount, bootable pulls and ComputeId's boot transform (InternalError).
+ * OciMount hands out a detached mount of the image's EROFS over the repository's objects.
+ * Not yet served: boot images (bootable pulls, ComputeId and OciMount with `bootable`).
  *
  * @module
  */
@@ -20,6 +21,7 @@ import {
   inspectImage,
   type LayerRef,
   listImages,
+  resolveImage,
   tagImage,
   untagImage,
 } from "../oci/image_store.ts";
@@ -29,7 +31,8 @@ import { layerStreamName } from "../oci/names.ts";
 import { type PullEvent, pullImage, type PullResult } from "../oci/pull.ts";
 import { pullFromContainersStorage } from "../oci/cstor/pull.ts";
 import { resolveStoreOptions } from "../oci/cstor/storage_conf.ts";
-import { computeImageId, finalizeComposefsImage } from "../oci/composefs_image.ts";
+import { computeImageId, finalizeComposefsImage, linkedImageId } from "../oci/composefs_image.ts";
+import { mountReply, takeMountFds } from "./repository_service.ts";
 import type { XattrFiltering } from "../oci/merged_tree.ts";
 import type { LayerStats } from "../oci/layer_writer.ts";
 import type { Chunk } from "../splitdirfdstream/chunk.ts";
@@ -326,11 +329,44 @@ export function ociInterface(
           };
         },
       },
-      OciMount(p): Promise<MethodReply> {
-        repoFor(handles, p.handle);
-        throw OciError.internal(
-          "OciMount is not supported by this server yet: it does not generate composefs EROFS images",
-        );
+      OciMount(p, ctx): Promise<MethodReply> {
+        const repo = repoFor(handles, p.handle);
+        const image = p.image as string;
+        if (p.bootable === true) {
+          throw OciError.internal("OciMount: bootable images are not supported by this server yet");
+        }
+        // The reference takes a manifest digest without "@" here (spec §9.5); we accept both.
+        let ref = image;
+        if (/^sha(256|384|512):/.test(image) || image.startsWith("@")) {
+          const d = image.startsWith("@") ? image.slice(1) : image;
+          try {
+            parseDigest(d);
+          } catch (e) {
+            throw OciError.internal(`Invalid manifest digest: ${message(e)}`, { cause: e });
+          }
+          ref = `@${d}`;
+        }
+        try {
+          resolveImage(repo, ref);
+        } catch (e) {
+          throw OciError.noSuchImage(`${image}: ${message(e)}`, { cause: e });
+        }
+        let id: Uint8Array;
+        try {
+          id = linkedImageId(repo, ref);
+        } catch (e) {
+          throw OciError.internal(message(e), { cause: e });
+        }
+        const options = p.options as JsonObject;
+        const fds = takeMountFds(options, ctx, (m) => OciError.internal(`InvalidSpec: ${m}`));
+        try {
+          using fd = repo.openImage(toHex(id));
+          return Promise.resolve(mountReply(repo, fd, image, options, fds));
+        } catch (e) {
+          throw OciError.internal(message(e), { cause: e });
+        } finally {
+          for (const f of fds) f.close();
+        }
       },
       GetInfo(): Promise<MethodReply> {
         return Promise.resolve({ parameters: { features: [...OCI_FEATURES] } });

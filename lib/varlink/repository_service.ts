@@ -14,7 +14,9 @@ import { parseAlgorithmName } from "../fsverity/mod.ts";
 import type { HashAlgorithm } from "../fsverity/mod.ts";
 import { RepositoryError } from "./errors.ts";
 import type { HandleTable } from "./handles.ts";
-import type { InterfaceDefinition, MethodReply } from "./service.ts";
+import type { CallContext, InterfaceDefinition, MethodReply } from "./service.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import { composefsMountFd } from "../mount/composefs_mount.ts";
 import type { JsonObject, JsonValue } from "./protocol.ts";
 import REPOSITORY_IDL from "./org.composefs.Repository.varlink" with { type: "text" };
 
@@ -99,6 +101,43 @@ function checkImageName(name: string): void {
   if (name.startsWith("/") || name.split("/").some((c) => c === ".." || c === "")) {
     throw RepositoryError.noSuchRef(name);
   }
+}
+
+/**
+ * The fds of a Mount call: exactly `[upperdir, workdir]` with `overlay`, else none (spec
+ * §2.3); `error` builds the interface's error for a wrong count.
+ */
+export function takeMountFds(
+  options: JsonObject,
+  ctx: CallContext,
+  error: (message: string) => Error,
+): OwnedFd[] {
+  const overlay = options.overlay === true;
+  const want = overlay ? 2 : 0;
+  if (ctx.fdCount !== want) {
+    throw error(
+      `Mount expects ${want} fds (${overlay ? "upperdir, workdir" : "none"}), got ${ctx.fdCount}`,
+    );
+  }
+  return ctx.takeFds();
+}
+
+/** Mount `image` detached and return the reply: `{fd_index: 0}` with the mount fd. */
+export function mountReply(
+  repo: Repository,
+  image: OwnedFd,
+  name: string,
+  options: JsonObject,
+  fds: OwnedFd[],
+): MethodReply {
+  const [upper, work] = fds;
+  const mnt = composefsMountFd(image, repo.objectsDirFd(), {
+    name,
+    verity: repo.insecure ? "off" : "require",
+    readWrite: options.read_write === true,
+    ...(upper && work ? { upperdirFd: upper, workdirFd: work } : {}),
+  });
+  return { parameters: { fd_index: 0 }, fds: [mnt] };
 }
 
 /** The interface definition, sharing `handles` with `org.composefs.Oci`. */
@@ -223,19 +262,19 @@ export function repositoryInterface(
         return Promise.resolve({ parameters: { images } });
       },
       Mount(p, ctx): Promise<MethodReply> {
-        repositoryFor(handles, p.handle);
-        const overlay = (p.options as JsonObject).overlay === true;
-        const want = overlay ? 2 : 0;
-        if (ctx.fdCount !== want) {
-          throw RepositoryError.invalidSpec(
-            `Mount expects ${want} fds (${
-              overlay ? "upperdir, workdir" : "none"
-            }), got ${ctx.fdCount}`,
-          );
+        const repo = repositoryFor(handles, p.handle);
+        const options = p.options as JsonObject;
+        const name = p.name as string;
+        checkImageName(name);
+        const fds = takeMountFds(options, ctx, (m) => RepositoryError.invalidSpec(m));
+        try {
+          using image = repo.openImage(name);
+          return Promise.resolve(mountReply(repo, image, name, options, fds));
+        } catch (e) {
+          throw RepositoryError.internal(message(e), { cause: e });
+        } finally {
+          for (const f of fds) f.close();
         }
-        throw RepositoryError.internal(
-          "Mount is not supported by this server yet: it does not generate composefs EROFS images",
-        );
       },
     },
   };
