@@ -857,7 +857,7 @@ export class Repository implements Disposable {
   /** Parse the splitstream object `id` (the verity-addressed form of {@link readStream}). */
   readStreamObject(
     id: Uint8Array,
-    name = toHex(id),
+    name: string = toHex(id),
     expectedContentType?: bigint,
   ): ParsedSplitstream {
     using fd = this.openObject(id);

@@ -34,7 +34,12 @@ export function contentTypeOf(tag: string): bigint {
 }
 
 /** Content types composefs-rs's OCI code uses (§3.10); 0 is the generic/test type. */
-export const CONTENT_TYPE = {
+export const CONTENT_TYPE: {
+  readonly OCI_LAYER: bigint;
+  readonly OCI_CONFIG: bigint;
+  readonly OCI_MANIFEST: bigint;
+  readonly OCI_BLOB: bigint;
+} = {
   /** OCI tar layer (`ocilayer`). */
   OCI_LAYER: contentTypeOf("ocilayer"),
   /** OCI image config (`ociconfg`). */
@@ -43,7 +48,7 @@ export const CONTENT_TYPE = {
   OCI_MANIFEST: contentTypeOf("ocimanif"),
   /** OCI non-tar blob (`oci_blob`). */
   OCI_BLOB: contentTypeOf("oci_blob"),
-} as const;
+};
 
 /** Why a splitstream was rejected. */
 export type SplitstreamErrorReason =
