@@ -6,6 +6,7 @@
  */
 
 import type { Repository } from "../repository/repository.ts";
+import type { FormatVersion } from "../erofs/format.ts";
 import { toHex } from "../repository/object_id.ts";
 import type { CommandContext, CommandSpec } from "./command.ts";
 import { openRepoFromGlobal } from "./repo_path.ts";
@@ -96,6 +97,9 @@ const pull: CommandSpec = {
       tag: name ?? source,
       platform,
       onEvent: progressReporter(ctx.out),
+      ...(ctx.global.erofsVersion !== undefined
+        ? { erofsVersion: ctx.global.erofsVersion as FormatVersion }
+        : {}),
     });
     ctx.out.progressDone();
     const s = r.stats;
@@ -104,6 +108,8 @@ const pull: CommandSpec = {
     ctx.out.line(`config   ${r.configDigest}`);
     ctx.out.line(`verity   ${toHex(r.manifestVerity)}`);
     ctx.out.line(`tagged   ${r.tag}`);
+    for (const i of r.images) ctx.out.line(`erofs    v${i.version} ${toHex(i.id)}`);
+    if (r.skipped !== undefined) ctx.out.warn(`No composefs image generated: ${r.skipped}`);
     ctx.out.line(
       `objects  ${stored} stored, ${s.objectsAlreadyPresent} already present, ` +
         `${r.layers.filter((l) => l.skipped).length} layers skipped ` +
@@ -121,6 +127,7 @@ const pull: CommandSpec = {
         skipped: l.skipped,
       })),
       stats: r.stats,
+      composefs_images: r.images.map((i) => ({ version: i.version, id: toHex(i.id) })),
     });
   },
 };
