@@ -17,7 +17,7 @@ import { computeImageId } from "../lib/oci/composefs_image.ts";
 import { toHex } from "../lib/repository/object_id.ts";
 import { writeDemoImage } from "../lib/demo/demo_image.ts";
 import { readableFromFd } from "../ffi/fd_stream.ts";
-import { fstat, openBeneath, openDir, pipe, readDir } from "../ffi/fs.ts";
+import { fstat, openBeneath, openDir, openPath, pipe, readDir, writeAll } from "../ffi/fs.ts";
 import { O_DIRECTORY, O_RDONLY } from "../ffi/constants.ts";
 import { SplitdirfdstreamDecoderStream } from "../lib/splitdirfdstream/decoder.ts";
 import { encodeChunks } from "../lib/splitdirfdstream/encoder.ts";
@@ -660,3 +660,103 @@ Deno.test("varlinkctl drives cfs varlink: info, introspect, calls, Pull --more, 
     assert.ok(!wasExited, `the server exited early (${out.code}): ${stderr}`);
   }
 });
+
+Deno.test("composefs varlink: PutLayer opens files only beneath the client's dirfds, and only for trusted peers", async () => {
+  await using tmp = await tempDir();
+  const repoPath = join(tmp.path, "r");
+  (await Repository.init(repoPath, { algorithm: "sha256", insecure: true })).close();
+  const base = join(tmp.path, "base");
+  await Deno.mkdir(base);
+  await Deno.writeTextFile(join(tmp.path, "secret"), "s".repeat(100));
+  await Deno.writeTextFile(join(base, "inside"), "i".repeat(100));
+  await Deno.symlink("../secret", join(base, "link-out"));
+  const cases: { name: string; file: string; slot: "dir" | "devnull"; ok: boolean }[] = [
+    { name: "a file beneath the dirfd", file: "inside", slot: "dir", ok: true },
+    { name: "a .. escape", file: "../secret", slot: "dir", ok: false },
+    { name: "a symlink pointing outside", file: "link-out", slot: "dir", ok: false },
+    { name: "an absolute name", file: "/etc/passwd", slot: "dir", ok: false },
+    { name: "a slot that is not a directory", file: "inside", slot: "devnull", ok: false },
+  ];
+  await assertNoFdLeak(async () => {
+    using svc = createComposefsService({ checkReplies: true });
+    const server = new VarlinkServer(svc.service);
+    const sock = join(tmp.path, "s.sock");
+    const { served } = server.listen(sock);
+    try {
+      using c = await ComposefsClient.connect(sock);
+      const h = (await c.openRepository({ path: repoPath })).handle;
+      for (const [i, t] of cases.entries()) {
+        const content = new TextEncoder().encode("i".repeat(100));
+        const meta = new TextEncoder().encode(`case ${i}`);
+        // Built by hand: our encoder refuses unsafe names, a hostile client would not.
+        const stream = concatBytes(
+          encodeChunks([{ type: "metadata", data: meta }]),
+          rawFileBacked(100, 0, t.file),
+        );
+        const diffId = "sha256:" + createHash("sha256").update(meta).update(content).digest("hex");
+        const p = pipe();
+        // The stream is tiny: it fits in the pipe, so a synchronous write cannot block.
+        writeAll(p.write, stream);
+        p.write.close();
+        const slot = t.slot === "dir" ? openDir(base) : openPathRo("/dev/null");
+        const put = c.putLayer(h, diffId, [p.read, slot]);
+        if (t.ok) {
+          assert.equal((await put).already_present, false, t.name);
+        } else {
+          await assert.rejects(put, isError("InternalError", OciError), t.name);
+          assert.equal(
+            (await c.hasLayer(h, diffId)).present,
+            false,
+            `${t.name}: nothing committed`,
+          );
+        }
+      }
+    } finally {
+      await server.close();
+      await served;
+    }
+    // A peer whose uid is not trusted may not write at all.
+    using strictSvc = createComposefsService();
+    const strict = new VarlinkServer(strictSvc.service, { trustedUids: [4242424] });
+    const sock2 = join(tmp.path, "strict.sock");
+    const s2 = strict.listen(sock2);
+    try {
+      using c = await ComposefsClient.connect(sock2);
+      const h = (await c.openRepository({ path: repoPath })).handle;
+      const p = pipe();
+      p.write.close();
+      await assert.rejects(
+        c.putLayer(h, ZERO_DIGEST, [p.read, openDir(base)]),
+        isError("PermissionDenied", VarlinkServiceError),
+      );
+      assert.equal((await c.fsck(h)).ok, true, "reads stay allowed");
+    } finally {
+      await strict.close();
+      await s2.served;
+    }
+  });
+});
+
+function openPathRo(path: string) {
+  return openPath(path, O_RDONLY);
+}
+
+/** A FileBackedData chunk without the encoder's name validation (type, u64, u32, u32, name). */
+function rawFileBacked(length: number, index: number, name: string): Uint8Array {
+  const n = new TextEncoder().encode(name);
+  const out = new Uint8Array(17 + n.length);
+  const dv = new DataView(out.buffer);
+  out[0] = 2;
+  dv.setBigUint64(1, BigInt(length), true);
+  dv.setUint32(9, index, true);
+  dv.setUint32(13, n.length, true);
+  out.set(n, 17);
+  return out;
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
