@@ -12,21 +12,31 @@
 
 import { Repository } from "../lib/repository/repository.ts";
 import { pullFromContainersStorage } from "../lib/oci/cstor/pull.ts";
-import { loopMount, requireCommand, run } from "../tests/_helpers.ts";
+import { requireCommand, run } from "../tests/_helpers.ts";
 import { buildUmociLayout, copyToStore, FIXTURE_NAME } from "../tests/_cstor_fixture.ts";
 
 /** Extra MiB of random files in layer 1: with the fixture's own files, ~120 MB of layers. */
 const EXTRA_MIB = 118;
 
+/** Loop image size: the store plus a few reflinked repositories and copies. */
+const XFS_MIB = 2048;
+
 const tmp = await Deno.makeTempDir({ prefix: "cfs-cstor-bench-" });
-const xfs = await loopMount("xfs", 2048);
+// The loop filesystem is managed here (not with tests' loopMount) because `unload` cleanup
+// must be synchronous: umount, then remove the mount point and the image.
+const image = `/var/tmp/cfs-cstor-bench-${crypto.randomUUID()}.img`;
+const mnt = `${tmp}/mnt`;
 addEventListener("unload", () => {
-  new Deno.Command("umount", { args: [xfs.path] }).outputSync();
-  try {
-    Deno.removeSync(xfs.path);
-  } catch { /* best effort */ }
+  new Deno.Command("umount", { args: [mnt] }).outputSync();
+  Deno.removeSync(image);
   Deno.removeSync(tmp, { recursive: true });
 });
+Deno.writeFileSync(image, new Uint8Array());
+Deno.truncateSync(image, XFS_MIB * 1024 * 1024);
+await run(requireCommand("mkfs.xfs"), ["-q", "-f", "-m", "reflink=1", image]);
+Deno.mkdirSync(mnt);
+await run(requireCommand("mount"), ["-o", "loop", image, mnt]);
+const xfs = { path: mnt };
 const layout = await buildUmociLayout(tmp, EXTRA_MIB);
 const store = `${xfs.path}/store`;
 await copyToStore(layout, "v3", "overlay", `${store}/root`, `${store}/run`);
