@@ -31,6 +31,25 @@ import { pullImage } from "../lib/oci/pull.ts";
 import { toHex } from "../lib/repository/object_id.ts";
 import { Repository } from "../lib/repository/repository.ts";
 import { requireCommand, run } from "./_helpers.ts";
+import { runCli } from "../lib/cli/main.ts";
+import { Output, type TextSink } from "../lib/cli/output.ts";
+
+class Buf implements TextSink {
+  text = "";
+  write(t: string) {
+    this.text += t;
+  }
+  isTerminal() {
+    return false;
+  }
+}
+
+async function cli(args: string[]) {
+  const stdout = new Buf();
+  const stderr = new Buf();
+  const code = await runCli(args, { output: new Output(stdout, stderr) });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
 
 /** Builds the image; `$1` is the work dir. Layer 3 is GNU tar, sorted so the opaque marker comes first. */
 const BUILD = String.raw`
@@ -342,6 +361,60 @@ Deno.test("oci mount: real umoci image vs umoci unpack, writable overlay, mkcomp
         }
       },
     );
+    await t.step("CLI: oci compute-id, oci dump, oci mount, mount with an overlay", async () => {
+      const g = ["--repo", join(w, "repo")];
+      const id = await cli([...g, "oci", "compute-id", "v3"]);
+      assert.equal(id.code, 0, id.stderr);
+      assert.equal(id.stdout.trim(), imageHex);
+      const dump = await cli([...g, "oci", "dump", "v3"]);
+      assert.equal(dump.stdout, writeDumpfile(imageTree(repo, "v3")));
+      const m = await cli([...g, "oci", "mount", `sha256:${pulled.manifestDigest.slice(7)}`, mnt]);
+      assert.equal(m.code, 0, m.stderr);
+      assert.equal(await Deno.readTextFile(join(mnt, "etc/secret")), "secret\n");
+      unmountImage(mnt);
+      const up = join(w, "up2");
+      const wk = join(w, "wk2");
+      await Deno.mkdir(up);
+      await Deno.mkdir(wk);
+      const bad = await cli([...g, "mount", imageHex, mnt, "--upperdir", up]);
+      assert.equal(bad.code, 2, "usage error without --workdir");
+      assert.equal(mounted(mnt), false);
+      const rw = await cli([...g, "mount", imageHex, mnt, "--upperdir", up, "--workdir", wk]);
+      assert.equal(rw.code, 0, rw.stderr);
+      await Deno.writeTextFile(join(mnt, "hello"), "hi");
+      unmountImage(mnt);
+      assert.equal(await Deno.readTextFile(join(up, "hello")), "hi");
+      const v2 = await cli([...g, "--erofs-version", "2", "oci", "mount", "v3", mnt]);
+      assert.equal(v2.code, 1);
+      assert.match(v2.stderr, /No composefs EROFS image linked/);
+      assert.equal(mounted(mnt), false);
+    });
+
+    await t.step("not root: a typed error before anything is opened", async () => {
+      const nobody = await new Deno.Command("setpriv", {
+        args: [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--no-lock",
+          new URL("../cli.ts", import.meta.url).pathname,
+          "--repo",
+          "/nonexistent",
+          "mount",
+          imageHex,
+          mnt,
+        ],
+        env: { DENO_DIR: join(w, "deno-dir"), HOME: w },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const err = new TextDecoder().decode(nobody.stderr);
+      assert.equal(nobody.code, 1, err);
+      assert.match(err, /needs root/);
+    });
   } finally {
     if (mounted(mnt)) unmountImage(mnt, { detach: true });
     await Deno.remove(w, { recursive: true });

@@ -7,7 +7,7 @@
 
 import type { FormatVersion } from "../erofs/format.ts";
 import { writeDumpfile } from "../erofs/dumpfile.ts";
-import { mountImage } from "../mount/composefs_mount.ts";
+import { mountImage, requireMountPrivileges } from "../mount/composefs_mount.ts";
 import { computeImageId, imageTree, linkedImageId } from "../oci/composefs_image.ts";
 import { parseXattrFiltering, type XattrFiltering } from "../oci/merged_tree.ts";
 import { toHex } from "../repository/object_id.ts";
@@ -81,6 +81,7 @@ export const mountCommand: CommandSpec = {
   options: MOUNT_OPTIONS,
   async run(ctx) {
     const opts = mountOpts(ctx, "mount");
+    requireMountPrivileges();
     using repo = await openRepoFromGlobal(ctx.global, { write: false });
     mountImage(repo, ctx.args[0], ctx.args[1], opts);
     return 0;
@@ -98,6 +99,7 @@ export const ociMountCommand: CommandSpec = {
   options: MOUNT_OPTIONS,
   async run(ctx) {
     const opts = mountOpts(ctx, "oci mount");
+    requireMountPrivileges();
     using repo = await openRepoFromGlobal(ctx.global, { write: false });
     const id = linkedImageId(repo, imageRef(ctx.args[0]), {
       erofsVersion: ctx.global.erofsVersion as FormatVersion | undefined,

@@ -58,6 +58,16 @@ export class KernelFeatureError extends Error {
   }
 }
 
+/**
+ * Fail early, before opening anything, when this process cannot mount.
+ *
+ * @throws {MountPermissionError} not root.
+ */
+export function requireMountPrivileges(): void {
+  const uid = effectiveUid();
+  if (uid !== 0) throw new MountPermissionError(uid);
+}
+
 /** fs-verity enforcement for the overlay's data files. */
 export type VerityMode = "require" | "try" | "off";
 
@@ -133,8 +143,7 @@ export function mountComposefs(
   target: string,
   opts: MountComposefsOptions = {},
 ): void {
-  const uid = effectiveUid();
-  if (uid !== 0) throw new MountPermissionError(uid);
+  requireMountPrivileges();
   if ((opts.upperdir === undefined) !== (opts.workdir === undefined)) {
     throw new TypeError("upperdir and workdir must be given together");
   }
@@ -166,8 +175,7 @@ export function composefsMountFd(
   objects: OwnedFd,
   opts: DetachedMountOptions = {},
 ): OwnedFd {
-  const uid = effectiveUid();
-  if (uid !== 0) throw new MountPermissionError(uid);
+  requireMountPrivileges();
   if ((opts.upperdirFd === undefined) !== (opts.workdirFd === undefined)) {
     throw new TypeError("upperdir and workdir must be given together");
   }
@@ -243,8 +251,7 @@ export function mountImage(
   target: string,
   opts: MountImageOptions = {},
 ): void {
-  const uid = effectiveUid();
-  if (uid !== 0) throw new MountPermissionError(uid);
+  requireMountPrivileges();
   using image = repo.openImage(name);
   const objects = repo.objectsDirFd();
   mountComposefs(image, objects, target, {
