@@ -213,6 +213,32 @@ Deno.test("composefs varlink: repository and image methods with typed errors", a
       assert.match(present.layer_verity!, /^[0-9a-f]{64}$/);
       assert.deepEqual(await c.hasLayer(h, ZERO_DIGEST), { present: false, layer_verity: null });
       await assert.rejects(c.hasLayer(999, "nope"), isError("InvalidDigest", OciError));
+      // P6: parameters absent, null or {} — ListImages needs a handle, GetInfo needs nothing.
+      {
+        const { UnixSocket } = await import("../ffi/socket.ts");
+        using raw = await UnixSocket.connect(sock);
+        const forms = ["", ',"parameters":null', ',"parameters":{}'];
+        for (const m of ["org.composefs.Oci.ListImages", "org.varlink.service.GetInfo"]) {
+          for (const form of forms) {
+            await raw.sendMessage(new TextEncoder().encode(`{"method":"${m}"${form}}\0`));
+          }
+        }
+        let text = "";
+        const buf = new Uint8Array(65536);
+        while (text.split("\0").length < 7) {
+          const { n } = await raw.recvMessage(buf);
+          assert.ok(n > 0, "the server keeps the connection");
+          text += new TextDecoder().decode(buf.subarray(0, n));
+        }
+        const replies = text.split("\0").slice(0, 6).map((r) => JSON.parse(r));
+        for (const r of replies.slice(0, 3)) {
+          assert.deepEqual(r, {
+            error: "org.varlink.service.InvalidParameter",
+            parameters: { parameter: "handle" },
+          });
+        }
+        for (const r of replies.slice(3)) assert.equal(r.parameters.product, "cfsctl");
+      }
       // P5: a missing required parameter.
       await assert.rejects(
         c.client.call("org.composefs.Repository.Gc", { handle: h, dry_run: false }),
