@@ -11,7 +11,7 @@ import {
   linkedImageId,
   NoComposefsImageError,
 } from "./composefs_image.ts";
-import { resolveImage } from "./image_store.ts";
+import { finalizeImage, resolveImage } from "./image_store.ts";
 import { ociFsck } from "./oci_fsck.ts";
 import { writeOciLayout } from "./layout_writer.ts";
 import { pullImage } from "./pull.ts";
@@ -68,6 +68,54 @@ Deno.test("composefs image: pinned composefs-rs ids for V1 and V2, linked from t
     assert.deepEqual(again.configVerity, r.configVerity, "same id: the config stream stays");
     assert.deepEqual(again.manifestVerity, r.manifestVerity);
     assert.deepEqual(ociFsck(repo).errors, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("composefs image: every crash point completes on re-run, fsck clean throughout", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cfs-img-" });
+  try {
+    const tar = encodeTar([
+      { path: "usr/", type: "dir" },
+      { path: "usr/big", type: "file", content: new Uint8Array(1000).fill(7) },
+    ]);
+    const w = await writeOciLayout(join(dir, "layout"), [tar], { tag: "v1" });
+    using repo = await Repository.init(join(dir, "repo"), { algorithm: "sha256", insecure: true });
+    const full = await pullImage(repo, `oci:${join(dir, "layout")}:v1`, { tag: "v1" });
+    const manifest = await Deno.readFile(
+      join(dir, "layout/blobs/sha256", w.manifestDigest.slice(7)),
+    );
+    const config = await Deno.readFile(join(dir, "layout/blobs/sha256", w.configDigest.slice(7)));
+    const objLink = (id: Uint8Array) => `../objects/${toHex(id).slice(0, 2)}/${toHex(id).slice(2)}`;
+    const cLink = join(dir, "repo/streams", `oci-config-${w.configDigest}`);
+    const mLink = join(dir, "repo/streams", `oci-manifest-${w.manifestDigest}`);
+    // Crash 1: config and manifest streams written, no image linked yet.
+    await Deno.remove(cLink);
+    await Deno.remove(mLink);
+    const bare = finalizeImage(repo, manifest, config, full.layers);
+    assert.notDeepEqual(bare.configVerity, full.configVerity, "a config stream without refs");
+    assert.deepEqual(repo.fsck().errors, []);
+    assert.deepEqual(ociFsck(repo).errors, []);
+    assert.throws(() => linkedImageId(repo, "v1"), NoComposefsImageError);
+    const r1 = ensureComposefsImage(repo, w.manifestDigest);
+    assert.equal(r1.changed, true);
+    assert.deepEqual(r1.configVerity, full.configVerity, "deterministic config rewrite");
+    assert.deepEqual(r1.manifestVerity, full.manifestVerity, "deterministic manifest rewrite");
+    // Crash 2: config rewritten, the manifest stream still on the old config stream.
+    await Deno.remove(mLink);
+    await Deno.symlink(objLink(bare.manifestVerity), mLink);
+    assert.deepEqual(repo.fsck().errors, []);
+    assert.deepEqual(ociFsck(repo).errors, []);
+    assert.equal(toHex(linkedImageId(repo, "v1")), toHex(full.images[0].id), "mountable meanwhile");
+    const r2 = ensureComposefsImage(repo, w.manifestDigest);
+    assert.equal(r2.changed, true);
+    assert.equal(await Deno.readLink(mLink), objLink(full.manifestVerity));
+    assert.equal(ensureComposefsImage(repo, w.manifestDigest).changed, false);
+    // GC drops the superseded streams but keeps the image.
+    repo.gc();
+    assert.deepEqual(ociFsck(repo).errors, []);
+    assert.ok(repo.hasObject(full.images[0].id));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
