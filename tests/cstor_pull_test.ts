@@ -147,20 +147,45 @@ Deno.test("cstor: pull from overlay and vfs stores equals the OCI layout pull", 
     }
   });
 
-  await t.step("read locks exclude a c/storage writer (fcntl F_WRLCK)", async () => {
-    const tryWriteLock = async () =>
-      (await run(requireCommand("python3"), [
-        "-c",
-        "import fcntl,os,sys\nfd=os.open(sys.argv[1],os.O_RDWR)\ntry:\n fcntl.lockf(fd,fcntl.LOCK_EX|fcntl.LOCK_NB);print('got')\nexcept OSError:\n print('blocked')",
-        `${ov}/root/overlay-layers/layers.lock`,
-      ])).stdout.trim();
-    {
-      using _src = CstorImageSource.open(`[overlay@${ov}/root+${ov}/run]${FIXTURE_NAME}:v3`, {
-        env: env(),
-      });
-      assert.equal(await tryWriteLock(), "blocked");
+  await t.step("read locks make a real c/storage writer (skopeo) wait", async () => {
+    // c/storage writers take fcntl F_WRLCK on layers.lock / images.lock; /proc/locks lists a
+    // blocked request as "-> POSIX ... WRITE <pid> <dev>:<inode>": proof that skopeo waits
+    // for our OFD read locks.
+    const inodes = ["overlay-layers/layers.lock", "overlay-images/images.lock"].map((f) =>
+      Deno.statSync(`${ov}/root/${f}`).ino!
+    );
+    const src = CstorImageSource.open(`[overlay@${ov}/root+${ov}/run]${FIXTURE_NAME}:v3`, {
+      env: env(),
+    });
+    const child = new Deno.Command(requireCommand("unshare"), {
+      args: [
+        "-m",
+        requireCommand("skopeo"),
+        "copy",
+        "-q",
+        `oci:${layout}:v1`,
+        `containers-storage:[overlay@${ov}/root+${ov}/run]localhost/other:v1`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let finished = false;
+    const status = child.status.then((s) => (finished = true, s));
+    try {
+      const deadline = Date.now() + 20_000;
+      const blocked = () =>
+        Deno.readTextFileSync("/proc/locks").split("\n").some((l) =>
+          /-> POSIX\s+ADVISORY\s+WRITE/.test(l) && inodes.some((i) => l.includes(`:${i} `))
+        );
+      while (!blocked()) {
+        assert.ok(!finished, "skopeo finished while we held the read lock");
+        assert.ok(Date.now() < deadline, "skopeo never waited on our locks");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      src[Symbol.dispose]();
     }
-    assert.equal(await tryWriteLock(), "got");
+    assert.equal((await status).code, 0);
   });
 
   await t.step("storage.conf: CONTAINERS_STORAGE_CONF and additional image stores", async () => {
