@@ -87,19 +87,23 @@ function canonicalPath(s: string): ByteString {
   const p = unescapePath(s);
   if (p[0] !== "/") throw new FieldError("Invalid non-absolute path");
   if (p === "/") return p;
-  const parts = p.split("/");
-  for (let i = 1; i < parts.length; i++) {
-    const c = parts[i];
-    if (c === "") throw new FieldError("Empty path component (// or trailing /)");
-    if (c === "." || c === "..") throw new FieldError(`Invalid path component "${c}"`);
-  }
+  if (p.endsWith("/")) throw new FieldError("Empty path component (// or trailing /)");
+  if (p.includes("//")) throw new FieldError("Empty path component (// or trailing /)");
+  if (p.includes("/./") || p.endsWith("/.")) throw new FieldError(`Invalid path component "."`);
+  if (p.includes("/../") || p.endsWith("/..")) throw new FieldError(`Invalid path component ".."`);
   return p;
 }
 
 function parseDecimal(s: string | undefined, what: string): number {
   if (s === undefined) throw new FieldError(`Missing ${what}`);
-  if (!/^[0-9]{1,20}$/.test(s)) throw new FieldError(`Invalid ${what} "${s}"`);
-  const n = Number(s);
+  const len = s.length;
+  if (len === 0 || len > 20) throw new FieldError(`Invalid ${what} "${s}"`);
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) throw new FieldError(`Invalid ${what} "${s}"`);
+    n = n * 10 + d;
+  }
   if (!Number.isSafeInteger(n)) throw new FieldError(`${what} "${s}" is too large`);
   return n;
 }
@@ -115,11 +119,37 @@ function optional(s: string | undefined, what: string): string | null {
   return s === "-" ? null : s;
 }
 
+// Hex digit values by char code; -1 for anything else.
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
+for (let i = 0; i < 6; i++) HEX_VALUE[0x61 + i] = HEX_VALUE[0x41 + i] = 10 + i;
+
+/** Digest bytes live in shared chunks: one ArrayBuffer per many digests, not one each. */
+let digestChunk = new Uint8Array(0);
+let digestChunkPos = 0;
+/** Bytes per digest chunk (1024 SHA-256 or 512 SHA-512 digests). */
+const DIGEST_CHUNK = 32 * 1024;
+
 function parseDigest(hex: string): Uint8Array {
-  if (!/^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{128})$/.test(hex)) {
+  const n = hex.length >> 1;
+  if ((hex.length !== 64 && hex.length !== 128)) {
     throw new FieldError(`Invalid fs-verity digest "${hex}"`);
   }
-  return Uint8Array.fromHex(hex.toLowerCase());
+  if (digestChunkPos + n > digestChunk.length) {
+    digestChunk = new Uint8Array(DIGEST_CHUNK);
+    digestChunkPos = 0;
+  }
+  const out = digestChunk.subarray(digestChunkPos, digestChunkPos + n);
+  for (let i = 0; i < n; i++) {
+    const a = hex.charCodeAt(2 * i);
+    const b = hex.charCodeAt(2 * i + 1);
+    const hi = a < 128 ? HEX_VALUE[a] : -1;
+    const lo = b < 128 ? HEX_VALUE[b] : -1;
+    if (hi < 0 || lo < 0) throw new FieldError(`Invalid fs-verity digest "${hex}"`);
+    out[i] = (hi << 4) | lo;
+  }
+  digestChunkPos += n;
+  return out;
 }
 
 function parseObjectPath(p: ByteString): Uint8Array {
@@ -294,9 +324,12 @@ export function parseDumpfile(text: string, options: ParseDumpfileOptions = {}):
   const lines = text.split("\n");
   let root: Directory | null = null;
   const leaves = new Map<ByteString, Leaf>();
+  // Consecutive lines nearly always share a parent: remember the last one looked up.
+  let lastParentPath = "";
+  let lastParent: Directory | null = null;
   for (let n = 0; n < lines.length; n++) {
     const line = lines[n];
-    if (line.trim() === "") continue;
+    if (line.length === 0 || (line.charCodeAt(0) <= 0x20 && line.trim() === "")) continue;
     let p: ParsedLine;
     try {
       p = parseLine(line);
@@ -326,15 +359,20 @@ export function parseDumpfile(text: string, options: ParseDumpfileOptions = {}):
     }
     const slash = p.path.lastIndexOf("/");
     const name = p.path.slice(slash + 1);
-    let parent: Directory = root;
-    if (slash > 0) {
-      for (const comp of p.path.slice(1, slash).split("/")) {
-        const next = parent.entries.get(comp);
-        if (!next || next.type !== "dir") {
-          fail(`Parent directory not found: "${p.path.slice(0, slash)}"`);
+    const parentPath = p.path.slice(0, slash);
+    let parent: Directory;
+    if (parentPath === lastParentPath && lastParent !== null) parent = lastParent;
+    else {
+      parent = root;
+      if (slash > 0) {
+        for (const comp of parentPath.slice(1).split("/")) {
+          const next = parent.entries.get(comp);
+          if (!next || next.type !== "dir") fail(`Parent directory not found: "${parentPath}"`);
+          parent = next as Directory;
         }
-        parent = next as Directory;
       }
+      lastParentPath = parentPath;
+      lastParent = parent;
     }
     let inode: Inode;
     if (p.hardlinkTarget !== null) {
@@ -347,6 +385,8 @@ export function parseDumpfile(text: string, options: ParseDumpfileOptions = {}):
       inode = new Leaf(p.stat, p.content);
     }
     if (inode.type === "leaf") leaves.set(p.path, inode);
+    // Replacing an entry may replace the cached parent or one of its ancestors.
+    if (parent.entries.has(name)) lastParent = null;
     parent.entries.set(name, inode);
   }
   if (root === null) {

@@ -83,9 +83,9 @@ export class Directory {
 
   /** The children sorted by raw name bytes (the order EROFS and dumpfiles use). */
   sortedEntries(): [ByteString, Inode][] {
-    const list = [...this.entries];
-    list.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    return list;
+    // The default sort compares UTF-16 code units, which for byte strings is byte order.
+    const names = [...this.entries.keys()].sort();
+    return names.map((n) => [n, this.entries.get(n)!]);
   }
 }
 

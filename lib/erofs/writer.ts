@@ -11,14 +11,7 @@
 
 import * as F from "./format.ts";
 import type { FormatVersion } from "./format.ts";
-import {
-  bytesToByteString,
-  type ByteString,
-  type Directory,
-  Leaf,
-  leafLinkCounts,
-  type Stat,
-} from "./tree.ts";
+import { type ByteString, type Directory, Leaf, leafLinkCounts, type Stat } from "./tree.ts";
 import { xxh32 } from "./xxhash.ts";
 
 /** The tree cannot be written as an EROFS image. */
@@ -47,8 +40,39 @@ interface XAttr {
   /** Full name (prefix + suffix), the Epoch1 sort key. */
   full: ByteString;
   value: Uint8Array;
-  /** Identity of (prefix, suffix, value) for sharing. */
-  key: string;
+  /** The sharing bucket of identical (name, value) pairs, set by shareXattrs. */
+  bucket: Bucket | null;
+}
+
+interface SplitName {
+  prefix: number;
+  suffix: ByteString;
+  /** This name's bit in the inode's xattr name filter. */
+  bit: number;
+}
+
+/** Names repeat across inodes: split and hash each (epoch, name) once. */
+const splitCache: [Map<ByteString, SplitName>, Map<ByteString, SplitName>] = [new Map(), new Map()];
+/** Bound on cached names, so a tree with millions of distinct names cannot grow it unboundedly. */
+const SPLIT_CACHE_MAX = 4096;
+
+function splitName(name: ByteString, epoch1: boolean): SplitName {
+  const cache = splitCache[epoch1 ? 1 : 0];
+  const hit = cache.get(name);
+  if (hit) return hit;
+  for (let idx = F.XATTR_PREFIXES.length - 1; idx >= 0; idx--) {
+    // C mkcomposefs 1.0.8 has no `lustre.` entry in its prefix table, so Epoch1 stores such
+    // names whole under index 0.
+    if (epoch1 && idx === F.XATTR_INDEX_LUSTRE) continue;
+    const prefix = F.XATTR_PREFIXES[idx];
+    if (!name.startsWith(prefix)) continue;
+    const suffix = name.slice(prefix.length);
+    const bit = 1 << (xxh32(suffix, (F.XATTR_FILTER_SEED + idx) >>> 0) % 32);
+    const split = { prefix: idx, suffix, bit };
+    if (cache.size < SPLIT_CACHE_MAX) cache.set(name, split);
+    return split;
+  }
+  throw new ErofsWriteError(`Internal error: no xattr prefix matched "${name}"`);
 }
 
 class InodeXattrs {
@@ -62,33 +86,29 @@ class InodeXattrs {
    * already carries that (escaped) name; composefs-rs would store both.
    */
   add(name: ByteString, value: Uint8Array, epoch1: boolean, replace = false): void {
+    this.#size = -1;
     if (replace) this.local = this.local.filter((x) => x.full !== name);
-    for (let idx = F.XATTR_PREFIXES.length - 1; idx >= 0; idx--) {
-      // C mkcomposefs 1.0.8 has no `lustre.` entry in its prefix table, so Epoch1 stores such
-      // names whole under index 0.
-      if (epoch1 && idx === F.XATTR_INDEX_LUSTRE) continue;
-      const prefix = F.XATTR_PREFIXES[idx];
-      if (!name.startsWith(prefix)) continue;
-      const suffix = name.slice(prefix.length);
-      this.filter |= 1 << (xxh32(suffix, (F.XATTR_FILTER_SEED + idx) >>> 0) % 32);
-      this.local.push({
-        prefix: idx,
-        suffix,
-        full: name,
-        value,
-        key: String.fromCharCode(idx) + suffix + "\u0100" + bytesToByteString(value),
-      });
-      return;
-    }
+    const n = splitName(name, epoch1);
+    this.filter |= n.bit;
+    this.local.push({ prefix: n.prefix, suffix: n.suffix, full: name, value, bucket: null });
+  }
+
+  /** Cached {@link byteSize}; -1 when stale. */
+  #size = -1;
+
+  /** Forget the cached size (after the lists changed). */
+  invalidate(): void {
+    this.#size = -1;
   }
 
   byteSize(): number {
-    if (this.filter === 0) return 0;
+    if (this.#size >= 0) return this.#size;
+    if (this.filter === 0) return (this.#size = 0);
     let n = F.XATTR_BODY_HEADER_SIZE + 4 * this.shared.length;
     for (const x of this.local) {
       n += align(F.XATTR_ENTRY_HEADER_SIZE + x.suffix.length + x.value.length, 4);
     }
-    return n;
+    return (this.#size = n);
   }
 }
 
@@ -204,9 +224,43 @@ export function redirectPath(digest: Uint8Array): string {
   return "/" + hex.slice(0, 2) + "/" + hex.slice(2);
 }
 
+/** Hands out zeroed views of large shared buffers: one ArrayBuffer per many small values. */
+export class BytePool {
+  #buf = new Uint8Array(0);
+  #pos = 0;
+  /** A zeroed `n`-byte view. */
+  take(n: number): Uint8Array {
+    if (this.#pos + n > this.#buf.length) {
+      this.#buf = new Uint8Array(Math.max(n, BYTE_POOL_CHUNK));
+      this.#pos = 0;
+    }
+    const v = this.#buf.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
+    return v;
+  }
+}
+
+/** Size of each {@link BytePool} buffer: holds about 600 metacopy + redirect values. */
+const BYTE_POOL_CHUNK = 64 * 1024;
+
+const HEX_CHARS = new TextEncoder().encode("0123456789abcdef");
+
+/** {@link redirectPath} as bytes, built directly (this runs once per external file). */
+function redirectBytes(digest: Uint8Array, pool: BytePool): Uint8Array {
+  const out = pool.take(2 * digest.length + 2);
+  out[0] = 0x2f;
+  out[3] = 0x2f;
+  for (let i = 0, p = 1; i < digest.length; i++) {
+    if (i === 1) p = 4;
+    out[p++] = HEX_CHARS[digest[i] >> 4];
+    out[p++] = HEX_CHARS[digest[i] & 15];
+  }
+  return out;
+}
+
 /** The `trusted.overlay.metacopy` value for a digest (`struct ovl_metacopy`). */
-export function metacopyValue(digest: Uint8Array): Uint8Array {
-  const v = new Uint8Array(4 + digest.length);
+export function metacopyValue(digest: Uint8Array, pool?: BytePool): Uint8Array {
+  const v = pool ? pool.take(4 + digest.length) : new Uint8Array(4 + digest.length);
   v[1] = 4 + digest.length;
   v[3] = digest.length === 64 ? F.FSVERITY_ALG_SHA512 : F.FSVERITY_ALG_SHA256;
   v.set(digest, 4);
@@ -220,6 +274,7 @@ const ASCII_Y = new Uint8Array([0x79]);
 class Collector {
   inodes: WInode[] = [];
   hardlinks = new Map<Leaf, number>();
+  pool = new BytePool();
   readonly epoch1: boolean;
   constructor(readonly version: FormatVersion, readonly nlinks: Map<Leaf, number>) {
     this.epoch1 = version !== 2;
@@ -230,16 +285,16 @@ class Collector {
     if (leaf && leaf.content.kind === "regular") {
       const c = leaf.content.content;
       if (c.kind === "external") {
-        xattrs.add(F.XATTR_OVERLAY_METACOPY, metacopyValue(c.digest), this.epoch1);
-        xattrs.add(F.XATTR_OVERLAY_REDIRECT, asciiBytes(redirectPath(c.digest)), this.epoch1);
+        xattrs.add(F.XATTR_OVERLAY_METACOPY, metacopyValue(c.digest, this.pool), this.epoch1);
+        xattrs.add(F.XATTR_OVERLAY_REDIRECT, redirectBytes(c.digest, this.pool), this.epoch1);
       } else if (c.kind === "externalNoVerity") {
         xattrs.add(F.XATTR_OVERLAY_METACOPY, EMPTY, this.epoch1);
-        xattrs.add(F.XATTR_OVERLAY_REDIRECT, asciiBytes(redirectPath(c.digest)), this.epoch1);
+        xattrs.add(F.XATTR_OVERLAY_REDIRECT, redirectBytes(c.digest, this.pool), this.epoch1);
       } else if (c.kind === "sparse") {
         xattrs.add(F.XATTR_OVERLAY_METACOPY, EMPTY, this.epoch1);
       }
     }
-    const names = [...stat.xattrs.keys()].sort(cmpStr);
+    const names = stat.xattrs.size === 0 ? [] : [...stat.xattrs.keys()].sort();
     for (const name of names) {
       const value = stat.xattrs.get(name)!;
       if (name.startsWith(F.XATTR_OVERLAY_PREFIX)) {
@@ -343,10 +398,7 @@ class Collector {
     const rootSelinux = rootXattrs.get(F.XATTR_SECURITY_SELINUX);
     for (let q = 0; q < queue.length; q++) {
       const [dir, entries, parent, me] = queue[q];
-      const ents: DirEnt[] = [
-        { name: ".", inode: me, deferred: null, fileType: F.FT_DIR },
-        { name: "..", inode: parent, deferred: null, fileType: F.FT_DIR },
-      ];
+      const ents: DirEnt[] = [];
       let hasWhiteout = false;
       for (const [name, child] of entries) {
         if (child.type === "dir") {
@@ -391,8 +443,7 @@ class Collector {
           xs.add(F.XATTR_USERXATTR_OPAQUE, ASCII_X, true, true);
         }
       }
-      ents.sort((a, b) => cmpStr(a.name, b.name));
-      dirEntries.push([me, ents]);
+      dirEntries.push([me, withDots(ents, me, parent)]);
     }
     for (const [me, ents] of dirEntries) {
       for (const e of ents) {
@@ -411,14 +462,22 @@ class Collector {
   }
 }
 
-function bytesEqual(a: Uint8Array | undefined, b: Uint8Array): boolean {
-  return a !== undefined && a.length === b.length && cmpBytes(a, b) === 0;
+/** Merge `.` and `..` into children already in byte order (cheaper than sorting again). */
+function withDots(children: DirEnt[], me: number, parent: number): DirEnt[] {
+  const dot: DirEnt = { name: ".", inode: me, deferred: null, fileType: F.FT_DIR };
+  const dotdot: DirEnt = { name: "..", inode: parent, deferred: null, fileType: F.FT_DIR };
+  const out: DirEnt[] = [];
+  let i = 0;
+  while (i < children.length && children[i].name < ".") out.push(children[i++]);
+  out.push(dot);
+  while (i < children.length && children[i].name < "..") out.push(children[i++]);
+  out.push(dotdot);
+  while (i < children.length) out.push(children[i++]);
+  return out;
 }
 
-function asciiBytes(s: string): Uint8Array {
-  const b = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
-  return b;
+function bytesEqual(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && a.length === b.length && cmpBytes(a, b) === 0;
 }
 
 function dirFromEntries(entries: DirEnt[]): DirData {
@@ -445,19 +504,40 @@ function dirFromEntries(entries: DirEnt[]): DirData {
   return { blocks, inline: rest, size: F.BLOCK_SIZE * blocks.length + nBytes, nlink };
 }
 
+interface Bucket {
+  x: XAttr;
+  count: number;
+  index: number;
+}
+
+/** FNV-1a over the value: buckets identical values without building string keys. */
+function valueHash(v: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v[i], 0x01000193);
+  return h >>> 0;
+}
+
 function shareXattrs(inodes: WInode[], epoch1: boolean): XAttr[] {
-  if (epoch1) { for (const ino of inodes) ino.xattrs.local.sort(cmpEpoch1); }
-  const counts = new Map<string, [XAttr, number]>();
+  if (epoch1) {
+    for (const ino of inodes) if (ino.xattrs.local.length > 1) ino.xattrs.local.sort(cmpEpoch1);
+  }
+  // The full name determines (prefix, suffix), so (full name, value) is the sharing identity.
+  const byName = new Map<ByteString, Map<number, Bucket[]>>();
+  const shared: XAttr[] = [];
   for (const ino of inodes) {
     for (const x of ino.xattrs.local) {
-      const c = counts.get(x.key);
-      if (c) c[1]++;
-      else counts.set(x.key, [x, 1]);
+      let byHash = byName.get(x.full);
+      if (!byHash) byName.set(x.full, byHash = new Map());
+      const h = valueHash(x.value);
+      let list = byHash.get(h);
+      if (!list) byHash.set(h, list = []);
+      let bucket = list.find((b) => bytesEqual(b.x.value, x.value));
+      if (!bucket) list.push(bucket = { x, count: 0, index: -1 });
+      if (++bucket.count === 2) shared.push(bucket.x);
+      x.bucket = bucket;
     }
   }
-  const shared: XAttr[] = [];
-  for (const [x, n] of counts.values()) if (n > 1) shared.push(x);
-  const index = new Map<string, number>();
+  if (shared.length === 0) return shared;
   if (epoch1) {
     // C sorts by full name and writes the table in descending order.
     shared.sort(cmpEpoch1);
@@ -465,17 +545,17 @@ function shareXattrs(inodes: WInode[], epoch1: boolean): XAttr[] {
   } else {
     shared.sort(cmpEpoch2);
   }
-  shared.forEach((x, i) => index.set(x.key, i));
-  if (shared.length > 0) {
-    for (const ino of inodes) {
-      const local: XAttr[] = [];
-      for (const x of ino.xattrs.local) {
-        const i = index.get(x.key);
-        if (i === undefined) local.push(x);
-        else ino.xattrs.shared.push(i);
-      }
-      ino.xattrs.local = local;
+  shared.forEach((x, i) => (x.bucket!.index = i));
+  for (const ino of inodes) {
+    const xs = ino.xattrs;
+    if (!xs.local.some((x) => x.bucket!.count > 1)) continue;
+    const local: XAttr[] = [];
+    for (const x of xs.local) {
+      if (x.bucket!.count > 1) xs.shared.push(x.bucket!.index);
+      else local.push(x);
     }
+    xs.local = local;
+    xs.invalidate();
   }
   return shared;
 }
