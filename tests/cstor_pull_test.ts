@@ -198,6 +198,10 @@ Deno.test("cstor: pull from overlay and vfs stores equals the OCI layout pull", 
       `[storage]\ndriver = "overlay"\ngraphroot = "${ov}/root"\nrunroot = "${ov}/run"\n` +
         `[storage.options]\nadditionalimagestores = [ "${extra}/root" ]\n`,
     );
+    await Deno.writeTextFile(
+      `${tmp.path}/plain.conf`,
+      `[storage]\ndriver = "overlay"\ngraphroot = "${ov}/root"\nrunroot = "${ov}/run"\n`,
+    );
     using repo = await Repository.init(`${tmp.path}/repo-conf`, {
       algorithm: "sha256",
       insecure: true,
@@ -213,6 +217,14 @@ Deno.test("cstor: pull from overlay and vfs stores equals the OCI layout pull", 
       env: env({ CONTAINERS_STORAGE_CONF: conf }),
     });
     assert.equal(r3.store, `${ov}/root`);
+    // STORAGE_OPTS=additionalimagestore=… (composefs-rs's test spelling) names it too.
+    const viaOpts = await pullFromContainersStorage(repo, `containers-storage:test:v1`, {
+      env: env({
+        CONTAINERS_STORAGE_CONF: `${tmp.path}/plain.conf`,
+        STORAGE_OPTS: `additionalimagestore=${extra}/root`,
+      }),
+    });
+    assert.equal(viaOpts.store, `${extra}/root`);
     // STORAGE_OPTS replaces the configured additional stores.
     await assert.rejects(
       () =>
