@@ -15,6 +15,8 @@ import { finalizeImage, resolveImage } from "./image_store.ts";
 import { ociFsck } from "./oci_fsck.ts";
 import { writeOciLayout } from "./layout_writer.ts";
 import { pullImage } from "./pull.ts";
+import { copyImage } from "./copy.ts";
+import { LocalRepositoryEndpoint } from "./copy_endpoint.ts";
 
 /** composefs-rs it/cli.rs create_oci_layout: the pinned V1/V2 ids (repository-format §4.13). */
 const PINNED_V2 =
@@ -22,21 +24,26 @@ const PINNED_V2 =
 const PINNED_V1 =
   "d06f1f6a73f62ed48e05ce9442ff045cdf2a9f5ba1ec623795de3d6177a253d91076459795d94f55d8c3d71dab458bb3fc0071255a50c0a4896d86ffdc870b9a";
 
+/** The layer of composefs-rs's create_oci_layout: usr/, hello.txt and a hardlink to it. */
+function pinnedFixtureTar(): Uint8Array {
+  const m = 1234567890;
+  return encodeTar([
+    { path: "usr/", type: "dir", mode: 0o755, mtime: m },
+    {
+      path: "hello.txt",
+      type: "file",
+      mode: 0o644,
+      mtime: m,
+      content: new TextEncoder().encode("hello from test layer\n"),
+    },
+    { path: "hello-link.txt", type: "hardlink", linkname: "hello.txt", mode: 0o644, mtime: m },
+  ]);
+}
+
 Deno.test("composefs image: pinned composefs-rs ids for V1 and V2, linked from the config", async () => {
   const dir = await Deno.makeTempDir({ prefix: "cfs-img-" });
   try {
-    const m = 1234567890;
-    const tar = encodeTar([
-      { path: "usr/", type: "dir", mode: 0o755, mtime: m },
-      {
-        path: "hello.txt",
-        type: "file",
-        mode: 0o644,
-        mtime: m,
-        content: new TextEncoder().encode("hello from test layer\n"),
-      },
-      { path: "hello-link.txt", type: "hardlink", linkname: "hello.txt", mode: 0o644, mtime: m },
-    ]);
+    const tar = pinnedFixtureTar();
     await writeOciLayout(join(dir, "layout"), [tar], { tag: "test-image" });
     using repo = await Repository.init(join(dir, "repo"), {
       algorithm: "sha512",
@@ -68,6 +75,30 @@ Deno.test("composefs image: pinned composefs-rs ids for V1 and V2, linked from t
     assert.deepEqual(again.configVerity, r.configVerity, "same id: the config stream stays");
     assert.deepEqual(again.manifestVerity, r.manifestVerity);
     assert.deepEqual(ociFsck(repo).errors, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("composefs image: oci copy sha256 → sha512 generates the pinned images in the destination", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cfs-img-" });
+  try {
+    await writeOciLayout(join(dir, "layout"), [pinnedFixtureTar()], { tag: "test-image" });
+    using src = await Repository.init(join(dir, "src"), { algorithm: "sha256", insecure: true });
+    await pullImage(src, `oci:${join(dir, "layout")}:test-image`, { tag: "test-image" });
+    using dst = await Repository.init(join(dir, "dst"), {
+      algorithm: "sha512",
+      insecure: true,
+      erofsFormats: { default: 1, extra: [2] },
+    });
+    await copyImage(
+      new LocalRepositoryEndpoint(src),
+      new LocalRepositoryEndpoint(dst),
+      "test-image",
+    );
+    assert.equal(toHex(linkedImageId(dst, "test-image")), PINNED_V1);
+    assert.equal(toHex(linkedImageId(dst, "test-image", { erofsVersion: 2 })), PINNED_V2);
+    assert.deepEqual(ociFsck(dst).errors, []);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
