@@ -786,3 +786,45 @@ function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
   out.set(b, a.length);
   return out;
 }
+
+Deno.test("composefs varlink: a Pull stops when its client goes away, and tags nothing", async () => {
+  const varlinkctl = requireCommand("varlinkctl");
+  await using tmp = await tempDir();
+  const layout = join(tmp.path, "layout");
+  await writeDemoImage(layout, "big", { files: 40, maxFileSize: 2 * 1024 * 1024, gzip: false });
+  const repoPath = join(tmp.path, "r");
+  (await Repository.init(repoPath, { algorithm: "sha256", insecure: true })).close();
+  await assertNoFdLeak(async () => {
+    const logs: string[] = [];
+    using svc = createComposefsService({ log: (m) => logs.push(m) });
+    const server = new VarlinkServer(svc.service);
+    const sock = join(tmp.path, "s.sock");
+    const { served } = server.listen(sock);
+    try {
+      using c = await ComposefsClient.connect(sock);
+      const h = (await c.openRepository({ path: repoPath })).handle;
+      // The client is another process that reads one frame and dies (SIGPIPE from head).
+      const params = JSON.stringify({
+        handle: h,
+        image: `oci:${layout}:big`,
+        name: "big",
+        local_fetch: "auto",
+        bootable: false,
+      });
+      const out = await run("sh", [
+        "-c",
+        `'${varlinkctl}' --more call '${sock}' org.composefs.Oci.Pull '${params}' | head -n 1`,
+      ]);
+      assert.match(out.stdout, /message|started/);
+      for (let i = 0; i < 400 && !logs.some((l) => /after the client left/.test(l)); i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.ok(logs.some((l) => /after the client left/.test(l)), JSON.stringify(logs));
+      assert.deepEqual(await c.listImages(h), [], "an aborted pull tags nothing");
+      assert.equal((await c.fsck(h)).ok, true);
+    } finally {
+      await server.close();
+      await served;
+    }
+  });
+});

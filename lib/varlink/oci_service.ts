@@ -284,7 +284,14 @@ export function ociInterface(
             );
           }
           const queue = new FrameQueue<JsonObject>();
-          const onEvent = ctx.more ? pullFrames(queue) : undefined;
+          const frames = ctx.more ? pullFrames(queue) : undefined;
+          // The pull checks for a vanished client at every progress event: throwing there
+          // stops it (nothing is tagged; written objects wait for GC), as composefs-rs aborts
+          // the task when the client goes away.
+          const onEvent = (e: PullEvent) => {
+            ctx.signal.throwIfAborted();
+            frames?.(e);
+          };
           const image = p.image as string;
           const tag = (p.name as string | null | undefined) ?? undefined;
           const pulled = pullAny(repo, image, {
