@@ -514,7 +514,8 @@ interface Bucket {
 function valueHash(v: Uint8Array): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v[i], 0x01000193);
-  return h >>> 0;
+  // Keep it a small integer (V8 Smi): heap-number Map keys are much slower.
+  return h & 0x3fffffff;
 }
 
 function shareXattrs(inodes: WInode[], epoch1: boolean): XAttr[] {
@@ -531,7 +532,13 @@ function shareXattrs(inodes: WInode[], epoch1: boolean): XAttr[] {
       const h = valueHash(x.value);
       let list = byHash.get(h);
       if (!list) byHash.set(h, list = []);
-      let bucket = list.find((b) => bytesEqual(b.x.value, x.value));
+      let bucket: Bucket | undefined;
+      for (let i = 0; i < list.length; i++) {
+        if (bytesEqual(list[i].x.value, x.value)) {
+          bucket = list[i];
+          break;
+        }
+      }
       if (!bucket) list.push(bucket = { x, count: 0, index: -1 });
       if (++bucket.count === 2) shared.push(bucket.x);
       x.bucket = bucket;
@@ -947,7 +954,7 @@ export function writeErofs(root: Directory, options: WriteErofsOptions = {}): Ui
   }
   const epoch1 = version !== 2;
   let rootEntries = root.sortedEntries();
-  let nlinks = leafLinkCounts(root);
+  const nlinks = leafLinkCounts(root);
   validate(root, nlinks);
   if (epoch1) {
     // 256 chr 0:0 stubs `00`…`ff` join the root's children (hiding lower `xx/` object dirs).
@@ -972,7 +979,7 @@ export function writeErofs(root: Directory, options: WriteErofsOptions = {}): Ui
       );
     }
     rootEntries = [...merged].sort((a, b) => cmpStr(a[0], b[0]));
-    nlinks = new Map(nlinks);
+    // leafLinkCounts made this map for this call only: add the stubs to it in place.
     for (const [, c] of rootEntries) if (c.type === "leaf" && !nlinks.has(c)) nlinks.set(c, 1);
   }
   const col = new Collector(version, nlinks);
