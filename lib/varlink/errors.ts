@@ -83,13 +83,17 @@ export const REPOSITORY_INTERFACE = "org.composefs.Repository";
 /** Interface name of the OCI API. */
 export const OCI_INTERFACE = "org.composefs.Oci";
 
-/** Error names of `org.composefs.Repository` (spec §2.2). */
-export type RepositoryErrorKind =
-  | "RepoNotFound"
-  | "InvalidHandle"
-  | "InvalidSpec"
-  | "NoSuchRef"
-  | "InternalError";
+/** Error names of `org.composefs.Repository`, in IDL order (spec §2.2). */
+export const REPOSITORY_ERROR_KINDS = [
+  "RepoNotFound",
+  "InvalidHandle",
+  "InvalidSpec",
+  "NoSuchRef",
+  "InternalError",
+] as const;
+
+/** An error name of `org.composefs.Repository`. */
+export type RepositoryErrorKind = typeof REPOSITORY_ERROR_KINDS[number];
 
 /** An `org.composefs.Repository.*` error. */
 export class RepositoryError extends VarlinkError {
@@ -126,18 +130,22 @@ export class RepositoryError extends VarlinkError {
   }
 }
 
-/** Error names of `org.composefs.Oci` (spec §2.4). */
-export type OciErrorKind =
-  | "RepoNotFound"
-  | "InvalidHandle"
-  | "NoSuchImage"
-  | "InternalError"
-  | "NoSuchLayer"
-  | "InvalidDigest"
-  | "DiffIdMismatch"
-  | "InvalidRequest"
-  | "FdLimitExceeded"
-  | "BootImageMismatch";
+/** Error names of `org.composefs.Oci`, in IDL order (spec §2.4). */
+export const OCI_ERROR_KINDS = [
+  "RepoNotFound",
+  "InvalidHandle",
+  "NoSuchImage",
+  "InternalError",
+  "NoSuchLayer",
+  "InvalidDigest",
+  "DiffIdMismatch",
+  "InvalidRequest",
+  "FdLimitExceeded",
+  "BootImageMismatch",
+] as const;
+
+/** An error name of `org.composefs.Oci`. */
+export type OciErrorKind = typeof OCI_ERROR_KINDS[number];
 
 /** An `org.composefs.Oci.*` error. */
 export class OciError extends VarlinkError {

@@ -84,9 +84,11 @@ export {
 } from "./idl.ts";
 export {
   errorFromReply,
+  OCI_ERROR_KINDS,
   OCI_INTERFACE,
   OciError,
   type OciErrorKind,
+  REPOSITORY_ERROR_KINDS,
   REPOSITORY_INTERFACE,
   RepositoryError,
   type RepositoryErrorKind,
