@@ -17,9 +17,15 @@ let readBuf: Uint8Array<ArrayBuffer> | undefined;
 
 /**
  * fs-verity digest of the whole content of `fd` (read with `pread` from offset 0, so the file
- * position is untouched), like `fsverity digest --block-size=4096`.
+ * position is untouched), like `fsverity digest --block-size=4096`. `tap` sees every chunk
+ * read, in order, so a caller can compute another hash in the same single pass (the chunk is
+ * only valid during the call).
  */
-export function fsverityDigestFd(fd: OwnedFd, alg: HashAlgorithm): Uint8Array {
+export function fsverityDigestFd(
+  fd: OwnedFd,
+  alg: HashAlgorithm,
+  tap?: (chunk: Uint8Array) => void,
+): Uint8Array {
   readBuf ??= new Uint8Array(READ_SIZE);
   const buf = readBuf;
   const h = new FsVerityHasher(alg);
@@ -27,7 +33,9 @@ export function fsverityDigestFd(fd: OwnedFd, alg: HashAlgorithm): Uint8Array {
   for (;;) {
     const n = pread(fd, buf, off);
     if (n === 0) break;
-    h.update(n === buf.length ? buf : buf.subarray(0, n));
+    const chunk = n === buf.length ? buf : buf.subarray(0, n);
+    h.update(chunk);
+    tap?.(chunk);
     off += n;
   }
   return h.digest();

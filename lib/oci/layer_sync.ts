@@ -20,7 +20,6 @@ import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import type { Chunk } from "../splitdirfdstream/chunk.ts";
 import { openChunkFile } from "../splitdirfdstream/reconstruct.ts";
 import type { Repository } from "../repository/repository.ts";
-import type { HashAlgorithm } from "../fsverity/mod.ts";
 import { CONTENT_TYPE } from "../repository/splitstream.ts";
 import { type LayerCommit, LayerWriter } from "./layer_writer.ts";
 import { layerStreamName } from "./names.ts";
@@ -31,19 +30,16 @@ export interface DrainOptions {
   diffId: string;
   /** Try FICLONE first (default true). */
   allowReflink?: boolean;
-  /** Then try a hardlink (default true; only happens on the same filesystem). */
+  /**
+   * Then try a hardlink (default false; only happens on the same filesystem). Only for
+   * producers whose files nobody will modify afterwards (a repository, containers-storage
+   * layers): a hardlinked object shares the producer's inode.
+   */
   allowHardlink?: boolean;
   /** Finally copy bytes (default true; false = `--zerocopy`). */
   allowCopy?: boolean;
   /** Called with the number of layer bytes consumed so far (for progress). */
   onProgress?: (bytes: number) => void;
-  /**
-   * A candidate object ID for a FileBackedData file whose name is not an object path: the
-   * repository hardlinks only when a candidate is given (and re-hashes first). The
-   * containers-storage import computes it when reflinks are impossible but the store shares
-   * the objects filesystem.
-   */
-  knownIdFor?: (fd: OwnedFd, size: number) => Uint8Array | undefined;
 }
 
 /**
@@ -76,32 +72,18 @@ export async function drainChunks(
       bytes += c.data.length;
     } else {
       using fd = openChunkFile(dirfds, c.dirfdIndex, c.filename);
-      const allowHardlink = opts.allowHardlink ?? true;
-      // A producer that serves a repository names files `XX/<rest>`: a candidate object ID
-      // for a hardlink. Only a candidate: the repository re-hashes before linking.
-      const knownId = allowHardlink
-        ? objectIdFromPath(c.filename, repo.algorithm) ?? opts.knownIdFor?.(fd, c.contentLength)
-        : undefined;
+      // No object ID is taken from the producer (its file names are only names): the
+      // repository hashes what it stores, so a lying producer cannot alias an object.
       w.writeFileFromFd(fd, c.contentLength, {
         allowReflink: opts.allowReflink ?? true,
-        allowHardlink,
+        allowHardlink: opts.allowHardlink ?? false,
         allowCopy: opts.allowCopy ?? true,
-        ...(knownId ? { knownId } : {}),
       });
       bytes += c.contentLength;
     }
     opts.onProgress?.(bytes);
   }
   return w.commit();
-}
-
-/** `XX/<rest>` with the hex length of `alg` → the object ID it names, else undefined. */
-function objectIdFromPath(filename: string, alg: HashAlgorithm): Uint8Array | undefined {
-  const hexLen = alg === "sha256" ? 64 : 128;
-  if (filename.length !== hexLen + 1 || filename[2] !== "/") return undefined;
-  const hex = filename.slice(0, 2) + filename.slice(3);
-  if (!/^[0-9a-f]+$/.test(hex)) return undefined;
-  return Uint8Array.fromHex(hex);
 }
 
 /** A layer being produced: its chunks and the directory fds they refer to. */

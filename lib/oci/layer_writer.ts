@@ -241,20 +241,26 @@ export class LayerWriter implements Disposable {
       this.#stats.inlineBytes += size;
       return;
     }
-    const buf = new Uint8Array(Math.min(FD_READ_CHUNK, size));
-    let off = 0;
-    while (off < size) {
-      const n = pread(fd, buf.subarray(0, Math.min(buf.length, size - off)), off);
-      if (n === 0) throw new RangeError(`File shrank while reading (${off} of ${size} bytes)`);
-      this.#sha.update(buf.subarray(0, n));
-      off += n;
-    }
+    // One pass: the repository hands every byte it reads (of the clone, the linked file or
+    // the copy) to the running sha256. Only an object that was already present is not read
+    // by it, and is read here instead.
     const r = this.#repo.storeObjectFromFile(fd, {
       allowReflink: opts.allowReflink,
       allowHardlink: opts.allowHardlink,
       allowCopy: opts.allowCopy,
       knownId: opts.knownId,
+      tap: (chunk) => this.#sha.update(chunk),
     });
+    if (!r.tapped) {
+      const buf = new Uint8Array(Math.min(FD_READ_CHUNK, size));
+      let off = 0;
+      while (off < size) {
+        const n = pread(fd, buf.subarray(0, Math.min(buf.length, size - off)), off);
+        if (n === 0) throw new RangeError(`File shrank while reading (${off} of ${size} bytes)`);
+        this.#sha.update(buf.subarray(0, n));
+        off += n;
+      }
+    }
     this.#external(r.id, size, r.method);
   }
 

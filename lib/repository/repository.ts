@@ -284,6 +284,8 @@ export class Repository implements Disposable {
   readonly meta: RepoMetadata;
 
   #root: OwnedFd;
+  /** Source devices FICLONE refused (EOPNOTSUPP/EXDEV): not tried again. */
+  #noReflinkFrom = new Set<bigint>();
   #objects: OwnedFd | undefined;
   #subdirs = new Map<number, OwnedFd>();
   #forceNamed: boolean;
@@ -573,8 +575,9 @@ export class Repository implements Disposable {
       allowHardlink?: boolean;
       allowCopy?: boolean;
       knownId?: Uint8Array;
+      tap?: (chunk: Uint8Array) => void;
     } = {},
-  ): { id: Uint8Array; method: StoreMethod } {
+  ): { id: Uint8Array; method: StoreMethod; tapped: boolean } {
     this.#assertWritable();
     const allowReflink = opts.allowReflink ?? true;
     const allowCopy = opts.allowCopy ?? true;
@@ -582,12 +585,14 @@ export class Repository implements Disposable {
       opts.knownId && opts.knownId.length === digestSize(this.algorithm) &&
       this.hasObject(opts.knownId)
     ) {
-      return { id: opts.knownId, method: "present" };
+      return { id: opts.knownId, method: "present", tapped: false };
     }
     const objects = this.#objectsDir(true)!;
+    const srcDev = fstat(src).dev;
     // DESIGN 8: reflink first (a private copy sharing extents), then hardlink (same
-    // algorithm only: the caller passes knownId), then copy.
-    if (allowReflink && !this.#forceNamed) {
+    // algorithm only: the caller passes knownId), then copy. Each path hashes the bytes it
+    // links exactly once, handing them to `tap` on the way.
+    if (allowReflink && !this.#forceNamed && !this.#noReflinkFrom.has(srcDev)) {
       let tmp: OwnedFd | undefined;
       try {
         tmp = openTmpfile(objects, ".", 0o644);
@@ -598,43 +603,57 @@ export class Repository implements Disposable {
         if (!isErrno(e, "EOPNOTSUPP", "EXDEV", "EINVAL", "ENOTTY", "EISDIR", "EBADF", "ENOSYS")) {
           throw e;
         }
+        // Like composefs-rs, remember a device that cannot reflink into this repository
+        // (EOPNOTSUPP/EXDEV): no tmpfile and failing ioctl per object from then on.
+        if (isErrno(e, "EOPNOTSUPP", "EXDEV", "ENOTTY", "ENOSYS")) this.#noReflinkFrom.add(srcDev);
       }
       if (tmp) {
-        const id = fsverityDigestFd(tmp, this.algorithm);
+        const id = fsverityDigestFd(tmp, this.algorithm, opts.tap);
         using w = new ObjectWriter(this.#sink(), { expectedId: id, fd: tmp });
         const r = w.finish();
-        return { id, method: r.present ? "present" : "reflinked" };
+        return { id, method: r.present ? "present" : "reflinked", tapped: true };
       }
     }
-    if (
-      opts.allowHardlink && opts.knownId && opts.knownId.length === digestSize(this.algorithm) &&
-      fstat(src).dev === fstat(objects).dev
-    ) {
-      const id = fsverityDigestFd(src, this.algorithm);
-      if (!idEqual(id, opts.knownId)) {
+    let knownDigest: Uint8Array | undefined;
+    if (opts.allowHardlink && srcDev === fstat(objects).dev) {
+      const id = fsverityDigestFd(src, this.algorithm, opts.tap);
+      knownDigest = id;
+      if (opts.knownId && !idEqual(id, opts.knownId)) {
         throw new ObjectDigestMismatchError(objectPathOf(opts.knownId), toHex(id));
       }
-      const sub = this.#objectSubdir(id[0], true)!;
-      try {
-        linkFd(src, sub, toHex(id).slice(2));
-        return { id, method: "hardlinked" };
-      } catch (e) {
-        if (isErrno(e, "EEXIST")) return { id, method: "present" };
-        if (!isErrno(e, "EXDEV", "EPERM", "EACCES", "ENOENT", "EMLINK")) throw e;
+      // A secure repository needs fs-verity on every object; a shared inode qualifies only
+      // when it already carries the right measurement (we never enable verity on someone
+      // else's file in place). Otherwise fall through to a copy.
+      const linkable = this.insecure || (() => {
+        const m = measureVerity(src, kernelHashId(this.algorithm));
+        return m.kind === "measured" && idEqual(m.digest, id);
+      })();
+      if (linkable) {
+        const sub = this.#objectSubdir(id[0], true)!;
+        try {
+          linkFd(src, sub, toHex(id).slice(2));
+          return { id, method: "hardlinked", tapped: true };
+        } catch (e) {
+          if (isErrno(e, "EEXIST")) return { id, method: "present", tapped: true };
+          if (!isErrno(e, "EXDEV", "EPERM", "EACCES", "ENOENT", "EMLINK")) throw e;
+        }
       }
     }
     if (!allowCopy) throw new CopyNotAllowedError();
-    using w = new ObjectWriter(this.#sink());
+    // When the hardlink attempt already hashed (and tapped) the bytes, copy without re-hashing.
+    using w = new ObjectWriter(this.#sink(), knownDigest ? { expectedId: knownDigest } : {});
     const buf = new Uint8Array(COPY_CHUNK);
     let off = 0;
     for (;;) {
       const n = pread(src, buf, off);
       if (n === 0) break;
-      w.write(buf.subarray(0, n));
+      const chunk = buf.subarray(0, n);
+      w.write(chunk);
+      if (!knownDigest) opts.tap?.(chunk);
       off += n;
     }
     const r = w.finish();
-    return { id: r.id, method: r.present ? "present" : "copied" };
+    return { id: r.id, method: r.present ? "present" : "copied", tapped: true };
   }
 
   /** True when `objects/XX/<rest>` exists. */

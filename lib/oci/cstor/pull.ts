@@ -11,10 +11,6 @@
  * @module
  */
 
-import { ErrnoError } from "../../../ffi/errno.ts";
-import type { OwnedFd } from "../../../ffi/owned_fd.ts";
-import { ficlone, fstat, openTmpfile } from "../../../ffi/fs.ts";
-import { fsverityDigestFd } from "../../fsverity/digest_fd.ts";
 import type { Repository } from "../../repository/repository.ts";
 import type { FormatVersion } from "../../erofs/format.ts";
 import { finalizeComposefsImage } from "../composefs_image.ts";
@@ -87,23 +83,6 @@ async function pinpointChangedFile(
 }
 
 /**
- * Whether FICLONE works within the repository's objects filesystem: clone one empty O_TMPFILE
- * into another. Both vanish on close.
- */
-function objectsSupportReflink(repo: Repository): boolean {
-  const objects = repo.objectsDirFd();
-  using a = openTmpfile(objects, ".", 0o600);
-  using b = openTmpfile(objects, ".", 0o600);
-  try {
-    ficlone(b, a);
-    return true;
-  } catch (e) {
-    if (e instanceof ErrnoError) return false;
-    throw e;
-  }
-}
-
-/**
  * Pull `reference` (`containers-storage:[driver@root+run]NAME[:TAG]`, `…@ID`, …) into `repo`.
  *
  * @example
@@ -141,7 +120,6 @@ export async function pullFromContainersStorage(
   });
   const stats = emptyStats();
   const layers: PullResult["layers"] = [];
-  let reflinks: boolean | undefined; // probed once, on the first layer that needs it
   for (let i = 0; i < src.layers.length; i++) {
     const l = src.layers[i];
     const existing = repo.hasStream(layerStreamName(l.diffId));
@@ -153,18 +131,9 @@ export async function pullFromContainersStorage(
     const size = l.size ?? 0;
     opts.onEvent?.({ type: "layer-start", index: i, digest: l.digest, diffId: l.diffId, size });
     using stream = src.openLayer(i, { verifyCrc: opts.verifyCrc ?? true });
-    // The repository hardlinks only files whose object ID is given. Computing it costs a read
-    // pass, so do it only where a hardlink is the zero-copy path: same filesystem, no reflinks
-    // (ext4 — composefs-rs hardlinks there too, and enables fs-verity on the shared inode).
-    const sameFs = fstat(stream.dirfds[0]).dev === repo.objectsDevice();
-    if (sameFs) reflinks ??= objectsSupportReflink(repo);
-    const knownIdFor = sameFs && !reflinks
-      ? (fd: OwnedFd) => fsverityDigestFd(fd, repo.algorithm)
-      : undefined;
     let r: LayerCommit;
     try {
       r = await drainChunks(repo, stream.chunks, stream.dirfds, {
-        ...(knownIdFor ? { knownIdFor } : {}),
         diffId: l.diffId,
         allowReflink: true,
         allowHardlink: true,
