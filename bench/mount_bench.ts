@@ -36,9 +36,13 @@ async function sh(cmd: string, args: string[]): Promise<void> {
 const work = await Deno.makeTempDir({ prefix: "cfs-mount-bench-" });
 const mnt = join(work, "mnt");
 await Deno.mkdir(mnt);
+const mnt2 = join(work, "mnt2");
+await Deno.mkdir(mnt2);
 let isMounted = false;
+let isMounted2 = false;
 globalThis.addEventListener("unload", () => {
   if (isMounted) unmountImage(mnt, { detach: true });
+  if (isMounted2) unmountImage(mnt2, { detach: true });
   Deno.removeSync(work, { recursive: true });
 });
 
@@ -69,6 +73,29 @@ Deno.bench({
       unmountImage(mnt);
       isMounted = false;
     }
+  },
+});
+
+// A long-lived mount, to separate the read cost from the mount/umount cost.
+mountImage(repo, imageHex, mnt2);
+isMounted2 = true;
+
+Deno.bench({
+  name: "composefs: find|xargs cat (mounted once)",
+  group: "read tree",
+  async fn() {
+    await catAll(mnt2);
+  },
+});
+
+Deno.bench({
+  name: "composefs: mount + umount only",
+  group: "read tree",
+  fn() {
+    mountImage(repo, imageHex, mnt);
+    isMounted = true;
+    unmountImage(mnt);
+    isMounted = false;
   },
 });
 
