@@ -248,6 +248,7 @@ export {
   type JsonValue,
   MAX_FDS_PER_CONNECTION,
   MAX_MESSAGE_SIZE,
+  MAX_PRODUCERS,
   type MessageSocket,
   MessageSplitter,
   MessageTooLargeError,

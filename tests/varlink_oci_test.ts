@@ -828,3 +828,39 @@ Deno.test("composefs varlink: a Pull stops when its client goes away, and tags n
     }
   });
 });
+
+Deno.test("composefs varlink: live GetLayer producers are capped until their consumers finish", async () => {
+  await using tmp = await tempDir();
+  const f = await fixture(tmp.path);
+  await assertNoFdLeak(async () => {
+    using svc = createComposefsService({ maxProducers: 1 });
+    const server = new VarlinkServer(svc.service);
+    const sock = join(tmp.path, "s.sock");
+    const { served } = server.listen(sock);
+    try {
+      using c = await ComposefsClient.connect(sock);
+      const h = (await c.openRepository({ path: f.a })).handle;
+      const diffId: string = JSON.parse((await c.inspect(h, "demo")).config).rootfs.diff_ids[0];
+      const first = await c.getLayer(h, diffId);
+      await assert.rejects(
+        c.getLayer(h, diffId),
+        (e: unknown) =>
+          e instanceof OciError && e.kind === "InternalError" && /in progress/.test(e.message),
+      );
+      // Consume the first transfer, then release its lifetime fds: the slot frees up.
+      await new Response(readableFromFd(first.pipe.dup())).arrayBuffer();
+      first[Symbol.dispose]();
+      let again;
+      for (let i = 0; i < 200 && again === undefined; i++) {
+        again = await c.getLayer(h, diffId).catch(() => undefined);
+        if (again === undefined) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.ok(again, "a new transfer starts once the first consumer is done");
+      await new Response(readableFromFd(again.pipe.dup())).arrayBuffer();
+      again[Symbol.dispose]();
+    } finally {
+      await server.close();
+      await served;
+    }
+  });
+});

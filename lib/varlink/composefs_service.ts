@@ -22,6 +22,8 @@ export const COMPOSEFS_SERVICE_INFO = {
 export interface ComposefsServiceOptions extends RepositoryOpenDefaults, VarlinkServiceOptions {
   /** Diagnostics sink (never stdout). */
   log?: (message: string) => void;
+  /** Most GetLayer producers alive at once (default `MAX_PRODUCERS`, 64). */
+  maxProducers?: number;
 }
 
 /**
@@ -46,6 +48,6 @@ export function createComposefsService(
   const handles = new HandleTable();
   const service = new VarlinkService(COMPOSEFS_SERVICE_INFO, options);
   service.add(repositoryInterface(handles, options));
-  service.add(ociInterface(handles, { log: options.log }));
+  service.add(ociInterface(handles, { log: options.log, maxProducers: options.maxProducers }));
   return { service, handles, [Symbol.dispose]: () => handles[Symbol.dispose]() };
 }

@@ -136,7 +136,12 @@ export {
   createComposefsService,
 } from "./composefs_service.ts";
 export { repositoryInterface, type RepositoryOpenDefaults } from "./repository_service.ts";
-export { OCI_FEATURES, ociInterface, type OciServiceOptions } from "./oci_service.ts";
+export {
+  MAX_PRODUCERS,
+  OCI_FEATURES,
+  ociInterface,
+  type OciServiceOptions,
+} from "./oci_service.ts";
 export {
   type CheckReply,
   ComposefsClient,

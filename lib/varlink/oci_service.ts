@@ -60,6 +60,20 @@ const PROGRESS_INTERVAL_MS = 200;
 export interface OciServiceOptions {
   /** Diagnostics (producer failures, unreadable images skipped by ListImages). */
   log?: (message: string) => void;
+  /** Most GetLayer producers alive at once (default {@link MAX_PRODUCERS}). */
+  maxProducers?: number;
+}
+
+/**
+ * Default cap on live GetLayer producers. Each lives until its consumer closes the keepalive
+ * (spec §4.3.4) and holds a few fds, so a client could otherwise pin them without bound (§5).
+ */
+export const MAX_PRODUCERS = 64;
+
+/** Live GetLayer producers of one service. */
+interface ProducerSlots {
+  live: number;
+  readonly max: number;
 }
 
 function message(e: unknown): string {
@@ -200,6 +214,7 @@ export function ociInterface(
   options: OciServiceOptions = {},
 ): InterfaceDefinition {
   const log = options.log ?? (() => {});
+  const producers: ProducerSlots = { live: 0, max: options.maxProducers ?? MAX_PRODUCERS };
   return {
     idl: OCI_IDL,
     internalError: (e) => OciError.internal(message(e), { cause: e }),
@@ -403,7 +418,7 @@ export function ociInterface(
             },
           };
         },
-        handler: (p, ctx) => getLayer(handles, p, ctx.more, log),
+        handler: (p, ctx) => getLayer(handles, p, ctx.more, log, producers),
       },
       PutLayer: {
         writes: true,
@@ -497,6 +512,7 @@ async function* getLayer(
   p: JsonObject,
   more: boolean,
   log: (m: string) => void,
+  producers: ProducerSlots,
 ): AsyncGenerator<MethodReply> {
   const params = p.params as JsonObject;
   const diffId = params.diff_id as string | null | undefined;
@@ -507,6 +523,11 @@ async function* getLayer(
   const repo = repoFor(handles, p.handle);
   const streamName = layerStreamName(diffId);
   if (repo.hasStream(streamName) === null) throw OciError.noSuchLayer(diffId);
+  if (producers.live >= producers.max) {
+    throw OciError.internal(
+      `GetLayer: ${producers.live} layer transfers are in progress (the limit); close finished ones first`,
+    );
+  }
   const seed = seedFromId(streamName);
 
   const owned: OwnedFd[] = [];
@@ -562,6 +583,7 @@ async function* getLayer(
       );
     },
   });
+  producers.live++;
   (async () => {
     try {
       await produced.chunks.pipeThrough(remap).pipeThrough(new SplitdirfdstreamEncoderStream())
@@ -578,6 +600,7 @@ async function* getLayer(
     } finally {
       keepaliveRead.close();
       produced[Symbol.dispose]();
+      producers.live--;
     }
   })();
 
