@@ -23,6 +23,8 @@ import { INLINE_CONTENT_MAX } from "./tar_split.ts";
 
 /** Read size when hashing a file given by fd. */
 const FD_READ_CHUNK = 1024 * 1024;
+/** Reused read buffer (reads are synchronous): fresh 1 MiB buffers cost page faults. */
+let readBuf: Uint8Array<ArrayBuffer> | undefined;
 
 /** Counters of one layer import. */
 export interface LayerStats {
@@ -252,7 +254,7 @@ export class LayerWriter implements Disposable {
       tap: (chunk) => this.#sha.update(chunk),
     });
     if (!r.tapped) {
-      const buf = new Uint8Array(Math.min(FD_READ_CHUNK, size));
+      const buf = readBuf ??= new Uint8Array(FD_READ_CHUNK);
       let off = 0;
       while (off < size) {
         const n = pread(fd, buf.subarray(0, Math.min(buf.length, size - off)), off);
