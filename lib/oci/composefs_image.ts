@@ -242,7 +242,11 @@ export function ensureComposefsImage(
     changed: false,
   };
   if (!img.isContainer || img.config === undefined) return result;
-  const versions = imageVersions(repo, opts.erofsVersion);
+  // V0 has no config key in composefs-rs (which then fails the pull); we link the formats
+  // that have one and say why V0 was left out.
+  const all = imageVersions(repo, opts.erofsVersion);
+  const versions = all.filter((v) => v !== 0);
+  if (versions.length < all.length) result.skipped = new UnsupportedImageVersionError(0).message;
   const keys = versions.map(imageRefKey);
   const refs = new Map(img.configRefs);
   let tree: Directory | undefined;
@@ -366,7 +370,8 @@ export function linkedImageId(
 ): Uint8Array {
   const img = resolveImage(repo, ref);
   const v = primaryVersion(repo, opts.erofsVersion);
-  const id = img.configRefs.get(imageRefKey(v));
+  // Readers pick by epoch (composefs-rs oci_image.rs): V0 and V1 repositories read the V1 key.
+  const id = img.configRefs.get(v === 2 ? IMAGE_REF_V2 : IMAGE_REF_V1);
   if (id === undefined) throw new NoComposefsImageError(ref, v);
   return id;
 }

@@ -167,3 +167,24 @@ Deno.test("composefs image: an image without /usr is kept, with no image linked"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("composefs image: V0 has no config key: linked formats only, V0 reported", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cfs-img-" });
+  try {
+    await writeOciLayout(join(dir, "layout"), [pinnedFixtureTar()], { tag: "t" });
+    using repo = await Repository.init(join(dir, "repo"), {
+      algorithm: "sha512",
+      insecure: true,
+      erofsFormats: { default: 0, extra: [1] },
+    });
+    const r = await pullImage(repo, `oci:${join(dir, "layout")}:t`, { tag: "t" });
+    assert.deepEqual(r.images.map((i) => [i.version, toHex(i.id)]), [[1, PINNED_V1]]);
+    assert.match(r.skipped!, /V0/);
+    assert.equal(toHex(linkedImageId(repo, "t")), PINNED_V1, "V0 repositories read the V1 key");
+    const only0 = await pullImage(repo, `oci:${join(dir, "layout")}:t`, { erofsVersion: 0 });
+    assert.deepEqual(only0.images, []);
+    assert.match(only0.skipped!, /V0/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
