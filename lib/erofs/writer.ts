@@ -276,8 +276,18 @@ class Collector {
   hardlinks = new Map<Leaf, number>();
   pool = new BytePool();
   readonly epoch1: boolean;
+  /** Some leaf has more than one link (only then is the canonical-occurrence pass needed). */
+  readonly hasHardlinks: boolean;
   constructor(readonly version: FormatVersion, readonly nlinks: Map<Leaf, number>) {
     this.epoch1 = version !== 2;
+    let multi = false;
+    for (const n of nlinks.values()) {
+      if (n > 1) {
+        multi = true;
+        break;
+      }
+    }
+    this.hasHardlinks = multi;
   }
 
   push(stat: Stat, dir: DirData | null, leaf: Leaf | null, nlink: number, nData = 0, tail = 0) {
@@ -387,7 +397,7 @@ class Collector {
         }
       }
     };
-    dfs(root, rootEntries);
+    if (this.hasHardlinks) dfs(root, rootEntries);
 
     const rootIdx = this.push(root.stat, null, null, 0);
     const queue: [Directory, [ByteString, Directory | Leaf][], number, number][] = [
@@ -508,6 +518,8 @@ interface Bucket {
   x: XAttr;
   count: number;
   index: number;
+  /** Another value with the same hash. */
+  next: Bucket | null;
 }
 
 /** FNV-1a over the value: buckets identical values without building string keys. */
@@ -523,23 +535,20 @@ function shareXattrs(inodes: WInode[], epoch1: boolean): XAttr[] {
     for (const ino of inodes) if (ino.xattrs.local.length > 1) ino.xattrs.local.sort(cmpEpoch1);
   }
   // The full name determines (prefix, suffix), so (full name, value) is the sharing identity.
-  const byName = new Map<ByteString, Map<number, Bucket[]>>();
+  const byName = new Map<ByteString, Map<number, Bucket>>();
   const shared: XAttr[] = [];
   for (const ino of inodes) {
     for (const x of ino.xattrs.local) {
       let byHash = byName.get(x.full);
       if (!byHash) byName.set(x.full, byHash = new Map());
       const h = valueHash(x.value);
-      let list = byHash.get(h);
-      if (!list) byHash.set(h, list = []);
-      let bucket: Bucket | undefined;
-      for (let i = 0; i < list.length; i++) {
-        if (bytesEqual(list[i].x.value, x.value)) {
-          bucket = list[i];
-          break;
-        }
+      const head = byHash.get(h);
+      let bucket: Bucket | null = head ?? null;
+      while (bucket && !bytesEqual(bucket.x.value, x.value)) bucket = bucket.next;
+      if (!bucket) {
+        bucket = { x, count: 0, index: -1, next: head ?? null };
+        byHash.set(h, bucket);
       }
-      if (!bucket) list.push(bucket = { x, count: 0, index: -1 });
       if (++bucket.count === 2) shared.push(bucket.x);
       x.bucket = bucket;
     }
