@@ -6,6 +6,10 @@
  * third entry measures the C tool on an empty dumpfile (its fixed cost).
  *
  * Run: `deno bench -A bench/erofs_bench.ts`.
+ *
+ * Measured here (2 shared cores, 2026-11-28): C 62.2 ms, ours parse + write + file 115.3 ms
+ * (ratio 1.85), our writer alone 51.1 ms. The writer's cost is mostly V8 young-generation GC:
+ * with `--v8-flags=--max-semi-space-size=64` the writer alone drops further.
  */
 
 import { join } from "node:path";
