@@ -581,6 +581,47 @@ export function flistxattr(fd: OwnedFd): string[] {
   return new TextDecoder().decode(buf.subarray(0, n)).split("\0").filter((s) => s.length > 0);
 }
 
+/**
+ * xattrs of the entry `name` of `dir` without following it (symlinks, devices, fifos, sockets:
+ * inodes that cannot be opened for reading). Goes through `/proc/self/fd/<dir>/<name>` with
+ * llistxattr/lgetxattr, as composefs-rs does; `name` must be a single path component.
+ */
+export function lxattrsAt(dir: OwnedFd, name: PathArg): Map<string, Uint8Array> {
+  const nb = typeof name === "string" ? new TextEncoder().encode(name) : name;
+  if (nb.length === 0 || nb.includes(0x2f) || nb.includes(0)) {
+    throw new ErrnoError("llistxattr", ERRNO.EINVAL, pathStr(name));
+  }
+  const prefix = new TextEncoder().encode(`/proc/self/fd/${dir.fd}/`);
+  const path = new Uint8Array(prefix.length + nb.length + 1);
+  path.set(prefix);
+  path.set(nb, prefix.length);
+  const c = libc();
+  const out = new Map<string, Uint8Array>();
+  const size = c.llistxattr(path, new Uint8Array(0), 0n);
+  if (size < 0n) {
+    const e = errno();
+    if (e === ERRNO.EOPNOTSUPP) return out;
+    throw new ErrnoError("llistxattr", e, pathStr(name));
+  }
+  if (size === 0n) return out;
+  const list = new Uint8Array(Number(size));
+  const n = checkBig(c.llistxattr(path, list, BigInt(list.length)), "llistxattr", pathStr(name));
+  const names = new TextDecoder().decode(list.subarray(0, n)).split("\0").filter((x) => x);
+  for (const attr of names) {
+    const ab = cstr(attr);
+    const vs = c.lgetxattr(path, ab, new Uint8Array(0), 0n);
+    if (vs < 0n) {
+      const e = errno();
+      if (e === ERRNO.ENODATA) continue; // removed meanwhile
+      throw new ErrnoError("lgetxattr", e, attr);
+    }
+    const buf = new Uint8Array(Number(vs));
+    const got = checkBig(c.lgetxattr(path, ab, buf, BigInt(buf.length)), "lgetxattr", attr);
+    out.set(attr, buf.slice(0, got));
+  }
+  return out;
+}
+
 /** Reopen an open file through `/proc/self/fd/N` with new flags (e.g. O_RDONLY after writing a tmpfile). */
 export function reopenFd(fd: OwnedFd, flags: number = C.O_RDONLY): OwnedFd {
   const p = `/proc/self/fd/${fd.fd}`;

@@ -100,6 +100,10 @@ const SYMBOLS = {
   flistxattr: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
   fsetxattr: { parameters: ["i32", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  // ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size);
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
+  // ssize_t llistxattr(const char *path, char *list, size_t size);
+  llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
 
   // int ioctl(int fd, unsigned long request, long arg);   (FICLONE: arg is the source fd)
   ioctl: { parameters: ["i32", "u64", "i64"], result: "i32" },
