@@ -16,6 +16,7 @@ import {
   flistxattr,
   type fstat,
   lstatAt,
+  lxattrsAt,
   openBeneath,
   openDir,
   readAllAt,
@@ -32,6 +33,7 @@ import {
   Leaf,
   type LeafContent,
   type Stat,
+  utf8ToByteString,
 } from "./tree.ts";
 
 /** The directory cannot be turned into a composefs tree. */
@@ -66,7 +68,7 @@ function readXattrs(fd: OwnedFd): Map<ByteString, Uint8Array> {
   const out = new Map<ByteString, Uint8Array>();
   for (const name of flistxattr(fd)) {
     const v = fgetxattr(fd, name);
-    if (v !== null) out.set(bytesToByteString(new TextEncoder().encode(name)), v);
+    if (v !== null) out.set(utf8ToByteString(name), v);
   }
   return out;
 }
@@ -82,13 +84,11 @@ function toStat(st: RawStat, xattrs: Map<ByteString, Uint8Array>): Stat {
   };
 }
 
-/**
- * Symlinks and special files cannot be opened for reading, and fgetxattr on an O_PATH fd fails,
- * so their xattrs are not read (composefs-rs uses path-based getxattr through /proc/self/fd).
- * OCI images keep only `security.capability`, which such inodes do not carry.
- */
-function specialXattrs(): Map<ByteString, Uint8Array> {
-  return new Map();
+/** xattrs of a symlink or special file (not openable for reading), like composefs-rs does. */
+function specialXattrs(dir: OwnedFd, nameBytes: Uint8Array): Map<ByteString, Uint8Array> {
+  const out = new Map<ByteString, Uint8Array>();
+  for (const [k, v] of lxattrsAt(dir, nameBytes)) out.set(utf8ToByteString(k), v);
+  return out;
 }
 
 /** Scan the directory at `path` into a tree. */
@@ -148,7 +148,7 @@ export function scanDirectory(path: string, options: ScanOptions): Directory {
             kind: "symlink",
             target: bytesToByteString(readlinkAtBytes(dirFd, ent.nameBytes)),
           };
-          xattrs = specialXattrs();
+          xattrs = specialXattrs(dirFd, ent.nameBytes);
           break;
         case F.S_IFCHR:
         case F.S_IFBLK: {
@@ -157,16 +157,16 @@ export function scanDirectory(path: string, options: ScanOptions): Directory {
             throw new ScanError(`Device number "${st.rdev}" does not fit 32 bits`, childRel);
           }
           content = { kind: type === F.S_IFCHR ? "chr" : "blk", rdev };
-          xattrs = specialXattrs();
+          xattrs = specialXattrs(dirFd, ent.nameBytes);
           break;
         }
         case F.S_IFIFO:
           content = { kind: "fifo" };
-          xattrs = specialXattrs();
+          xattrs = specialXattrs(dirFd, ent.nameBytes);
           break;
         case F.S_IFSOCK:
           content = { kind: "socket" };
-          xattrs = specialXattrs();
+          xattrs = specialXattrs(dirFd, ent.nameBytes);
           break;
         default:
           throw new ScanError(`Unknown file type "${(type >> 12).toString(8)}"`, childRel);
