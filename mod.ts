@@ -9,7 +9,7 @@
  * @module
  */
 
-export { ErrnoError } from "./ffi/errno.ts";
+export { ERRNO, ErrnoError, type ErrnoName } from "./ffi/errno.ts";
 export { OwnedFd } from "./ffi/owned_fd.ts";
 export {
   buildLayerFdLayout,
@@ -307,14 +307,54 @@ export {
   type VarlinkServiceOptions,
   VarlinkTransportError,
 } from "./lib/varlink/mod.ts";
-export type {
-  LayerSink,
-  LayerSource,
-  LayerTransfer,
-  PutLayerOptions,
-  PutLayerResult,
-  SourceImage,
+export {
+  type LayerSink,
+  type LayerSource,
+  type LayerTransfer,
+  LocalRepositoryEndpoint,
+  type PutLayerOptions,
+  type PutLayerResult,
+  type SourceImage,
 } from "./lib/oci/copy_endpoint.ts";
+export {
+  type CopyEvent,
+  copyImage,
+  type CopyOptions,
+  type CopySummary,
+  EmptyImageError,
+  ZeroCopyUnavailableError,
+} from "./lib/oci/copy.ts";
+export {
+  drainChunks,
+  type DrainOptions,
+  type ProducedLayer,
+  produceLayer,
+} from "./lib/oci/layer_sync.ts";
+export {
+  type ComposefsImageOptions,
+  type ComposefsImageResult,
+  ensureComposefsImage,
+  finalizeComposefsImage,
+  type FinalizedComposefsImage,
+  type LinkedImage,
+  linkedImageId,
+  NoComposefsImageError,
+} from "./lib/oci/composefs_image.ts";
+export {
+  KernelFeatureError,
+  mountComposefs,
+  type MountComposefsOptions,
+  MountPermissionError,
+  type VerityMode,
+} from "./lib/mount/composefs_mount.ts";
+export { encodeTar, type TarEntry } from "./lib/tar/tar_writer.ts";
+export {
+  MEDIA_TYPE,
+  writeOciLayout,
+  type WriteOciLayoutOptions,
+  type WrittenImage,
+} from "./lib/oci/layout_writer.ts";
+export { fsverityDigest, fsverityDigestFd, FsVerityHasher } from "./lib/fsverity/mod.ts";
 export {
   bytesToByteString,
   type ByteString,

@@ -80,8 +80,22 @@ export function errnoName(code: number): string {
   return NAMES.get(code) ?? `E${code}`;
 }
 
-/** A failed system call: which call, on what, and the errno (number and name). */
+/**
+ * A failed system call: which call, on what, and the errno (number and name).
+ *
+ * @example Matching an errno by name
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ErrnoError } from "@cfs-deno/cfs";
+ *
+ * const e = new ErrnoError("openat2", 2, "objects/ab/cd");
+ * assert.equal(e.code, "ENOENT");
+ * assert.ok(e.is("ENOENT"));
+ * assert.match(e.message, /openat2 "objects\/ab\/cd" failed: ENOENT/);
+ * ```
+ */
 export class ErrnoError extends Error {
+  /** Always `ErrnoError`. */
   override name = "ErrnoError";
   /** errno value. */
   readonly errno: number;
@@ -92,6 +106,7 @@ export class ErrnoError extends Error {
   /** The path or object the call was about, when there is one. */
   readonly path?: string;
 
+  /** The failed `syscall` with errno `code`, about `path` when given. */
   constructor(syscall: string, code: number, path?: string, options?: ErrorOptions) {
     const name = errnoName(code);
     super(

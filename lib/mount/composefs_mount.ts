@@ -35,9 +35,11 @@ const ENOTBLK = 15;
 
 /** Mounting needs root (CAP_SYS_ADMIN in the initial user namespace). */
 export class MountPermissionError extends Error {
+  /** Always `MountPermissionError`. */
   override name = "MountPermissionError";
   /** The effective uid we ran as. */
   readonly uid: number;
+  /** Build the error from its structured fields. */
   constructor(uid: number, options?: ErrorOptions) {
     super(
       `Mounting a composefs image needs root (CAP_SYS_ADMIN in the initial user namespace); running as uid ${uid}`,
@@ -49,9 +51,11 @@ export class MountPermissionError extends Error {
 
 /** The running kernel lacks something the mount needs. */
 export class KernelFeatureError extends Error {
+  /** Always `KernelFeatureError`. */
   override name = "KernelFeatureError";
   /** What is missing, e.g. `erofs`, `overlay datadir+`, `file-backed erofs`. */
   readonly feature: string;
+  /** Build the error from its structured fields. */
   constructor(feature: string, detail: string, options?: ErrorOptions) {
     super(`The kernel does not support ${feature}: ${detail}`, options);
     this.feature = feature;

@@ -54,11 +54,13 @@ export class UnsupportedImageVersionError extends Error {
 
 /** The image has no composefs image linked for the wanted format. */
 export class NoComposefsImageError extends Error {
+  /** Always `NoComposefsImageError`. */
   override name = "NoComposefsImageError";
   /** The image reference. */
   readonly image: string;
   /** The format looked for. */
   readonly version: number;
+  /** Build the error from its structured fields. */
   constructor(image: string, version: number) {
     super(
       `No composefs EROFS image linked for "${image}" (format V${version}) — try re-pulling the image`,

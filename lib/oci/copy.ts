@@ -66,9 +66,11 @@ export interface CopySummary {
 
 /** `--zerocopy` cannot work between these repositories; nothing was written. */
 export class ZeroCopyUnavailableError extends Error {
+  /** Always `ZeroCopyUnavailableError`. */
   override name = "ZeroCopyUnavailableError";
   /** Why: different algorithms or different filesystems. */
   readonly reason: "algorithm" | "filesystem";
+  /** Build the error from its structured fields. */
   constructor(reason: "algorithm" | "filesystem", detail: string) {
     super(`--zerocopy is not possible: ${detail}`);
     this.reason = reason;
@@ -77,9 +79,11 @@ export class ZeroCopyUnavailableError extends Error {
 
 /** The source image has no manifest or config. */
 export class EmptyImageError extends Error {
+  /** Always `EmptyImageError`. */
   override name = "EmptyImageError";
   /** The image reference. */
   readonly image: string;
+  /** Build the error from its structured fields. */
   constructor(image: string) {
     super(`Source image "${image}" has an empty manifest or config`);
     this.image = image;
@@ -88,6 +92,34 @@ export class EmptyImageError extends Error {
 
 /**
  * Copy `image` (a tag or `@sha256:<manifest digest>` in the source) from `source` to `sink`.
+ *
+ * @example Copy an image from a sha256 repository into a sha512 one
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   copyImage,
+ *   encodeTar,
+ *   LocalRepositoryEndpoint,
+ *   pullImage,
+ *   Repository,
+ *   writeOciLayout,
+ * } from "@cfs-deno/cfs";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const tar = encodeTar([{ path: "hello.txt", type: "file", content: new Uint8Array(100) }]);
+ * await writeOciLayout(`${dir}/layout`, [tar], { tag: "demo" });
+ * using src = await Repository.init(`${dir}/a`, { algorithm: "sha256", insecure: true });
+ * await pullImage(src, `oci:${dir}/layout:demo`, { tag: "demo" });
+ * using dst = await Repository.init(`${dir}/b`, { algorithm: "sha512", insecure: true });
+ * const summary = await copyImage(
+ *   new LocalRepositoryEndpoint(src),
+ *   new LocalRepositoryEndpoint(dst),
+ *   "demo",
+ * );
+ * assert.equal(summary.layersCopied, 1);
+ * assert.equal(summary.tag, "demo");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  *
  * @throws {ZeroCopyUnavailableError} with `zerocopy`, when the algorithms or filesystems differ
  *   (checked before anything is written).
