@@ -924,8 +924,35 @@ class Emitter {
   }
 }
 
+const U32_MAX = 0xffffffff;
+
+function validateStat(st: Stat): void {
+  const bad = (what: string, v: number) => {
+    throw new ErofsWriteError(`Inode ${what} "${v}" is out of range`);
+  };
+  if (!Number.isInteger(st.uid) || st.uid < 0 || st.uid > U32_MAX) bad("uid", st.uid);
+  if (!Number.isInteger(st.gid) || st.gid < 0 || st.gid > U32_MAX) bad("gid", st.gid);
+  if (!Number.isInteger(st.mode) || st.mode < 0 || st.mode > 0o7777) bad("mode", st.mode);
+  if (!Number.isSafeInteger(st.mtimeSec)) bad("mtime seconds", st.mtimeSec);
+  if (!Number.isInteger(st.mtimeNsec) || st.mtimeNsec < 0 || st.mtimeNsec >= 1e9) {
+    bad("mtime nanoseconds", st.mtimeNsec);
+  }
+  for (const [k, v] of st.xattrs) {
+    if (k.length > F.XATTR_NAME_MAX || v.length > F.XATTR_SIZE_MAX) {
+      throw new ErofsWriteError(`Xattr "${k}" is too large (name ${k.length}, value ${v.length})`);
+    }
+  }
+}
+
 function validate(root: Directory, nlinks: Map<Leaf, number>): void {
   for (const [leaf, n] of nlinks) {
+    validateStat(leaf.stat);
+    if (leaf.content.kind === "regular" && leaf.content.content.kind !== "inline") {
+      const size = leaf.content.content.size;
+      if (!Number.isSafeInteger(size) || size < 0) {
+        throw new ErofsWriteError(`File size "${size}" is out of range`);
+      }
+    }
     if (n > 1 && isWhiteout(leaf)) {
       throw new ErofsWriteError("Invalid composefs filesystem: whiteout inode has nlink > 1");
     }
@@ -946,6 +973,7 @@ function validate(root: Directory, nlinks: Map<Leaf, number>): void {
     const d = stack.pop()!;
     if (seen.has(d)) throw new ErofsWriteError("Directory appears twice in the tree");
     seen.add(d);
+    validateStat(d.stat);
     for (const c of d.entries.values()) if (c.type === "dir") stack.push(c);
   }
 }

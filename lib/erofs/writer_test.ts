@@ -111,3 +111,17 @@ Deno.test("xxh32 matches the reference values", () => {
   assert.equal(xxh32("abc", 0), 0x32d153ff);
   assert.equal(xxh32("Nobody inspects the spammish repetition", 0), 0xe2293b2f);
 });
+
+Deno.test("writeErofs rejects out-of-range metadata with ErofsWriteError", () => {
+  const bad = [
+    makeStat({ uid: 2 ** 32 }),
+    makeStat({ mtimeNsec: 1e9 }),
+    makeStat({ mode: 0o170000 }),
+    makeStat({ xattrs: new Map([["user." + "x".repeat(300), new Uint8Array(1)]]) }),
+  ];
+  for (const st of bad) {
+    const root = new Directory(makeStat());
+    root.entries.set("f", new Leaf(st, { kind: "fifo" }));
+    assert.throws(() => writeErofs(root), { name: "ErofsWriteError" });
+  }
+});
