@@ -124,22 +124,13 @@ const HEX_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
 for (let i = 0; i < 6; i++) HEX_VALUE[0x61 + i] = HEX_VALUE[0x41 + i] = 10 + i;
 
-/** Digest bytes live in shared chunks: one ArrayBuffer per many digests, not one each. */
-let digestChunk = new Uint8Array(0);
-let digestChunkPos = 0;
-/** Bytes per digest chunk (1024 SHA-256 or 512 SHA-512 digests). */
-const DIGEST_CHUNK = 32 * 1024;
-
 function parseDigest(hex: string): Uint8Array {
   const n = hex.length >> 1;
   if ((hex.length !== 64 && hex.length !== 128)) {
     throw new FieldError(`Invalid fs-verity digest "${hex}"`);
   }
-  if (digestChunkPos + n > digestChunk.length) {
-    digestChunk = new Uint8Array(DIGEST_CHUNK);
-    digestChunkPos = 0;
-  }
-  const out = digestChunk.subarray(digestChunkPos, digestChunkPos + n);
+  // Small typed arrays live on V8's heap: cheap, and each digest owns its buffer.
+  const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const a = hex.charCodeAt(2 * i);
     const b = hex.charCodeAt(2 * i + 1);
@@ -148,7 +139,6 @@ function parseDigest(hex: string): Uint8Array {
     if (hi < 0 || lo < 0) throw new FieldError(`Invalid fs-verity digest "${hex}"`);
     out[i] = (hi << 4) | lo;
   }
-  digestChunkPos += n;
   return out;
 }
 
