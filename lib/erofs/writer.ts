@@ -225,7 +225,7 @@ export function redirectPath(digest: Uint8Array): string {
 }
 
 /** Hands out zeroed views of large shared buffers: one ArrayBuffer per many small values. */
-export class BytePool {
+class BytePool {
   #buf = new Uint8Array(0);
   #pos = 0;
   /** A zeroed `n`-byte view. */
@@ -259,8 +259,11 @@ function redirectBytes(digest: Uint8Array, pool: BytePool): Uint8Array {
 }
 
 /** The `trusted.overlay.metacopy` value for a digest (`struct ovl_metacopy`). */
-export function metacopyValue(digest: Uint8Array, pool?: BytePool): Uint8Array {
-  const v = pool ? pool.take(4 + digest.length) : new Uint8Array(4 + digest.length);
+export function metacopyValue(digest: Uint8Array): Uint8Array {
+  return metacopyInto(digest, new Uint8Array(4 + digest.length));
+}
+
+function metacopyInto(digest: Uint8Array, v: Uint8Array): Uint8Array {
   v[1] = 4 + digest.length;
   v[3] = digest.length === 64 ? F.FSVERITY_ALG_SHA512 : F.FSVERITY_ALG_SHA256;
   v.set(digest, 4);
@@ -295,7 +298,11 @@ class Collector {
     if (leaf && leaf.content.kind === "regular") {
       const c = leaf.content.content;
       if (c.kind === "external") {
-        xattrs.add(F.XATTR_OVERLAY_METACOPY, metacopyValue(c.digest, this.pool), this.epoch1);
+        xattrs.add(
+          F.XATTR_OVERLAY_METACOPY,
+          metacopyInto(c.digest, this.pool.take(4 + c.digest.length)),
+          this.epoch1,
+        );
         xattrs.add(F.XATTR_OVERLAY_REDIRECT, redirectBytes(c.digest, this.pool), this.epoch1);
       } else if (c.kind === "externalNoVerity") {
         xattrs.add(F.XATTR_OVERLAY_METACOPY, EMPTY, this.epoch1);
