@@ -297,6 +297,17 @@ function cmpBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+function lookup(root: Directory, path: ByteString): Inode | undefined {
+  let cur: Inode = root;
+  for (const comp of path.slice(1).split("/")) {
+    if (cur.type !== "dir") return undefined;
+    const next: Inode | undefined = cur.entries.get(comp);
+    if (!next) return undefined;
+    cur = next;
+  }
+  return cur;
+}
+
 /** Options of {@link parseDumpfile}. */
 export interface ParseDumpfileOptions {
   /**
@@ -313,7 +324,6 @@ export interface ParseDumpfileOptions {
 export function parseDumpfile(text: string, options: ParseDumpfileOptions = {}): Directory {
   const lines = text.split("\n");
   let root: Directory | null = null;
-  const leaves = new Map<ByteString, Leaf>();
   // Consecutive lines nearly always share a parent: remember the last one looked up.
   let lastParentPath = "";
   let lastParent: Directory | null = null;
@@ -366,15 +376,15 @@ export function parseDumpfile(text: string, options: ParseDumpfileOptions = {}):
     }
     let inode: Inode;
     if (p.hardlinkTarget !== null) {
-      const t = leaves.get(p.hardlinkTarget);
-      if (!t) fail(`Hardlink target not found: "${p.hardlinkTarget}"`);
-      inode = t!;
+      // Look the target up in the tree built so far (no path → leaf map kept for every line).
+      const t = lookup(root, p.hardlinkTarget);
+      if (!t || t.type !== "leaf") fail(`Hardlink target not found: "${p.hardlinkTarget}"`);
+      inode = t as Leaf;
     } else if (p.content === null) {
       inode = new Directory(p.stat);
     } else {
       inode = new Leaf(p.stat, p.content);
     }
-    if (inode.type === "leaf") leaves.set(p.path, inode);
     // Replacing an entry may replace the cached parent or one of its ancestors.
     if (parent.entries.has(name)) lastParent = null;
     parent.entries.set(name, inode);
