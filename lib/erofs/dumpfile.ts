@@ -94,31 +94,6 @@ function canonicalPath(s: string): ByteString {
   return p;
 }
 
-function parseDecimal(s: string | undefined, what: string): number {
-  if (s === undefined) throw new FieldError(`Missing ${what}`);
-  const len = s.length;
-  if (len === 0 || len > 20) throw new FieldError(`Invalid ${what} "${s}"`);
-  let n = 0;
-  for (let i = 0; i < len; i++) {
-    const d = s.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) throw new FieldError(`Invalid ${what} "${s}"`);
-    n = n * 10 + d;
-  }
-  if (!Number.isSafeInteger(n)) throw new FieldError(`${what} "${s}" is too large`);
-  return n;
-}
-
-function parseU32(s: string | undefined, what: string): number {
-  const n = parseDecimal(s, what);
-  if (n > 0xffffffff) throw new FieldError(`${what} "${s}" does not fit 32 bits`);
-  return n;
-}
-
-function optional(s: string | undefined, what: string): string | null {
-  if (s === undefined) throw new FieldError(`Missing ${what}`);
-  return s === "-" ? null : s;
-}
-
 // Hex digit values by char code; -1 for anything else.
 const HEX_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
@@ -155,12 +130,75 @@ interface ParsedLine {
   content: LeafContent | null; // null for a directory
 }
 
+/** Walks one line's space-separated fields without allocating them (`split(" ")` semantics). */
+class FieldScanner {
+  s = "";
+  pos = 0;
+  done = true;
+  start = 0;
+  end = 0;
+  reset(s: string): void {
+    this.s = s;
+    this.pos = 0;
+    this.done = false;
+  }
+  /** Advance to the next field; false when the line has no more. */
+  next(): boolean {
+    if (this.done) return false;
+    const sp = this.s.indexOf(" ", this.pos);
+    this.start = this.pos;
+    if (sp < 0) {
+      this.end = this.s.length;
+      this.done = true;
+    } else {
+      this.end = sp;
+      this.pos = sp + 1;
+    }
+    return true;
+  }
+  /** The next field as a string; throws "Missing WHAT" at the end of the line. */
+  take(what: string): string {
+    if (!this.next()) throw new FieldError(`Missing ${what}`);
+    return this.s.slice(this.start, this.end);
+  }
+  /** The next field as an optional string (`-` → null). */
+  optional(what: string): string | null {
+    if (!this.next()) throw new FieldError(`Missing ${what}`);
+    if (this.end - this.start === 1 && this.s.charCodeAt(this.start) === 0x2d) return null;
+    return this.s.slice(this.start, this.end);
+  }
+  /** Decimal digits in [from, to) of the line. */
+  decimal(from: number, to: number, what: string): number {
+    const len = to - from;
+    if (len <= 0 || len > 20) throw new FieldError(`Invalid ${what} "${this.s.slice(from, to)}"`);
+    let n = 0;
+    for (let i = from; i < to; i++) {
+      const d = this.s.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) throw new FieldError(`Invalid ${what} "${this.s.slice(from, to)}"`);
+      n = n * 10 + d;
+    }
+    if (!Number.isSafeInteger(n)) {
+      throw new FieldError(`${what} "${this.s.slice(from, to)}" is too large`);
+    }
+    return n;
+  }
+  /** The next field as a decimal number. */
+  number(what: string, max = Number.MAX_SAFE_INTEGER): number {
+    if (!this.next()) throw new FieldError(`Missing ${what}`);
+    const n = this.decimal(this.start, this.end, what);
+    if (n > max) throw new FieldError(`${what} "${n}" does not fit 32 bits`);
+    return n;
+  }
+}
+
+const fields = new FieldScanner();
+
 function parseLine(line: string): ParsedLine {
-  const f = line.split(" ");
-  const path = canonicalPath(f[0]);
-  const size = parseDecimal(f[1], "size");
-  const modeField = f[2];
-  if (modeField === undefined) throw new FieldError("Missing mode");
+  const f = fields;
+  f.reset(line);
+  const path = canonicalPath(f.take("path"));
+  const size = f.number("size");
+  const modeField = f.take("mode");
   const isHardlink = modeField.startsWith("@");
   const modeText = isHardlink ? modeField.slice(1) : modeField;
   if (!/^[0-7]{1,11}$/.test(modeText)) throw new FieldError(`Invalid mode "${modeField}"`);
@@ -169,42 +207,45 @@ function parseLine(line: string): ParsedLine {
   const type = mode & F.S_IFMT;
   if (isHardlink) {
     if (type === F.S_IFDIR) throw new FieldError("Invalid hardlinked directory");
-    for (let i = 3; i < 8; i++) if (f[i] === undefined) throw new FieldError("Missing field");
-    const payload = optional(f[8], "payload");
+    for (const what of ["nlink", "uid", "gid", "rdev", "mtime"]) {
+      if (!f.next()) throw new FieldError(`Missing ${what}`);
+    }
+    const payload = f.optional("payload");
     if (payload === null) throw new FieldError("Missing payload");
     return { path, hardlinkTarget: canonicalPath(payload), stat: emptyStat(), content: null };
   }
-  const nlink = parseU32(f[3], "nlink");
-  const uid = parseU32(f[4], "uid");
-  const gid = parseU32(f[5], "gid");
-  const rdev = parseDecimal(f[6], "rdev");
-  const mt = f[7];
-  if (mt === undefined) throw new FieldError("Missing mtime");
-  const dot = mt.indexOf(".");
-  if (dot < 0) throw new FieldError("Missing . in mtime");
-  const mtimeSec = parseDecimal(mt.slice(0, dot), "mtime seconds");
-  const mtimeNsec = parseDecimal(mt.slice(dot + 1), "mtime nanoseconds");
+  const nlink = f.number("nlink", U32_MAX);
+  const uid = f.number("uid", U32_MAX);
+  const gid = f.number("gid", U32_MAX);
+  const rdev = f.number("rdev");
+  if (!f.next()) throw new FieldError("Missing mtime");
+  const dot = line.indexOf(".", f.start);
+  if (dot < 0 || dot >= f.end) throw new FieldError("Missing . in mtime");
+  const mtimeSec = f.decimal(f.start, dot, "mtime seconds");
+  const mtimeNsec = f.decimal(dot + 1, f.end, "mtime nanoseconds");
   if (mtimeNsec >= 1e9) {
     throw new FieldError(`Invalid mtime nanoseconds "${mtimeNsec}" (must be < 1000000000)`);
   }
-  const payload = optional(f[8], "payload");
-  const contentField = optional(f[9], "content");
-  const digestField = optional(f[10], "digest");
+  const payload = f.optional("payload");
+  const contentField = f.optional("content");
+  const digestField = f.optional("digest");
   const xl: [ByteString, Uint8Array][] = [];
   let totalKeys = 0;
-  for (let i = 11; i < f.length; i++) {
-    const eq = f[i].indexOf("=");
-    if (eq < 0) throw new FieldError("Missing = in xattrs");
-    const key = noNul(unescape(f[i].slice(0, eq)), "xattr name");
+  while (f.next()) {
+    const eq = line.indexOf("=", f.start);
+    if (eq < 0 || eq >= f.end) throw new FieldError("Missing = in xattrs");
+    const key = noNul(unescape(line.slice(f.start, eq)), "xattr name");
     if (key.length > F.XATTR_NAME_MAX) {
       throw new FieldError(`Xattr name too long; max=${F.XATTR_NAME_MAX} found=${key.length}`);
     }
-    const value = unescape(f[i].slice(eq + 1), F.XATTR_SIZE_MAX);
+    const value = unescape(line.slice(eq + 1, f.end), F.XATTR_SIZE_MAX);
     totalKeys += key.length;
     if (totalKeys > F.XATTR_LIST_MAX) throw new FieldError("Too many xattrs");
     xl.push([key, byteStringBytes(value)]);
   }
-  xl.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : cmpBytes(a[1], b[1])));
+  if (xl.length > 1) {
+    xl.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : cmpBytes(a[1], b[1])));
+  }
   const stat: Stat = { mode: mode & 0o7777, uid, gid, mtimeSec, mtimeNsec, xattrs: new Map(xl) };
   const nonReg = () => {
     if (contentField !== null) throw new FieldError("Entry cannot have content");
@@ -395,6 +436,7 @@ export function parseDumpfile(text: string, options: ParseDumpfileOptions = {}):
   return root;
 }
 
+const U32_MAX = 0xffffffff;
 const HEX = "0123456789abcdef";
 // Escape table for bytes: null means "print as is".
 const ESC: (string | null)[] = [];

@@ -933,17 +933,20 @@ class Emitter {
 
 const U32_MAX = 0xffffffff;
 
+function badStat(what: string, v: number): never {
+  throw new ErofsWriteError(`Inode ${what} "${v}" is out of range`);
+}
+
 function validateStat(st: Stat): void {
-  const bad = (what: string, v: number) => {
-    throw new ErofsWriteError(`Inode ${what} "${v}" is out of range`);
-  };
-  if (!Number.isInteger(st.uid) || st.uid < 0 || st.uid > U32_MAX) bad("uid", st.uid);
-  if (!Number.isInteger(st.gid) || st.gid < 0 || st.gid > U32_MAX) bad("gid", st.gid);
-  if (!Number.isInteger(st.mode) || st.mode < 0 || st.mode > 0o7777) bad("mode", st.mode);
-  if (!Number.isSafeInteger(st.mtimeSec)) bad("mtime seconds", st.mtimeSec);
-  if (!Number.isInteger(st.mtimeNsec) || st.mtimeNsec < 0 || st.mtimeNsec >= 1e9) {
-    bad("mtime nanoseconds", st.mtimeNsec);
+  const { uid, gid, mode, mtimeSec, mtimeNsec } = st;
+  if (!(uid >= 0 && uid <= U32_MAX && Number.isInteger(uid))) badStat("uid", uid);
+  if (!(gid >= 0 && gid <= U32_MAX && Number.isInteger(gid))) badStat("gid", gid);
+  if (!(mode >= 0 && mode <= 0o7777 && Number.isInteger(mode))) badStat("mode", mode);
+  if (!Number.isSafeInteger(mtimeSec)) badStat("mtime seconds", mtimeSec);
+  if (!(mtimeNsec >= 0 && mtimeNsec < 1e9 && Number.isInteger(mtimeNsec))) {
+    badStat("mtime nanoseconds", mtimeNsec);
   }
+  if (st.xattrs.size === 0) return;
   for (const [k, v] of st.xattrs) {
     if (k.length > F.XATTR_NAME_MAX || v.length > F.XATTR_SIZE_MAX) {
       throw new ErofsWriteError(`Xattr "${k}" is too large (name ${k.length}, value ${v.length})`);
