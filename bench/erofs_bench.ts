@@ -7,9 +7,10 @@
  *
  * Run: `deno bench -A bench/erofs_bench.ts`.
  *
- * Measured here (2 shared cores, 2026-11-28): C 62.2 ms, ours parse + write + file 115.3 ms
- * (ratio 1.85), our writer alone 51.1 ms. The writer's cost is mostly V8 young-generation GC:
- * with `--v8-flags=--max-semi-space-size=64` the writer alone drops further.
+ * Measured here (2 shared cores, other engineers' jobs running, 2026-11-28), avg per run:
+ * C 51.7–65.3 ms; ours parse + write + file 88.6–190 ms (ratio 1.5–2.9 depending on load,
+ * typically ≈ 2); our writer alone 40–68 ms (below C's whole run). The spread is V8
+ * young-generation GC under CPU contention: `--v8-flags=--max-semi-space-size=32` narrows it.
  */
 
 import { join } from "node:path";
