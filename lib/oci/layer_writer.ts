@@ -42,6 +42,18 @@ export interface LayerStats {
   externalBytes: number;
 }
 
+/** All-zero counters. */
+export function emptyLayerStats(): LayerStats {
+  return {
+    objectsReflinked: 0,
+    objectsHardlinked: 0,
+    objectsCopied: 0,
+    objectsAlreadyPresent: 0,
+    inlineBytes: 0,
+    externalBytes: 0,
+  };
+}
+
 /** What {@link LayerWriter.commit} returns. */
 export interface LayerCommit {
   /** fs-verity digest of the layer splitstream object. */
@@ -107,14 +119,7 @@ export class LayerWriter implements Disposable {
   #opts: LayerWriterOptions;
   #sw: SplitstreamWriter;
   #sha = new Sha256();
-  #stats: LayerStats = {
-    objectsReflinked: 0,
-    objectsHardlinked: 0,
-    objectsCopied: 0,
-    objectsAlreadyPresent: 0,
-    inlineBytes: 0,
-    externalBytes: 0,
-  };
+  #stats: LayerStats = emptyLayerStats();
   // The file being written by beginFile/writeFileChunk/endFile.
   #fileSize = -1;
   #fileFill = 0;

@@ -22,7 +22,7 @@ import {
 import type { LayerRef } from "./image_store.ts";
 import type { FormatVersion } from "../erofs/format.ts";
 import { finalizeComposefsImage, type FinalizedComposefsImage } from "./composefs_image.ts";
-import { type LayerStats, LayerWriter } from "./layer_writer.ts";
+import { emptyLayerStats, type LayerStats, LayerWriter } from "./layer_writer.ts";
 import { MAX_CONFIG_SIZE, OciLayout, parseLayoutReference } from "./layout_source.ts";
 import { type Descriptor, parseConfig, type Platform } from "./manifest.ts";
 import { isImageConfig, tarLayerCompression } from "./media_types.ts";
@@ -55,17 +55,6 @@ export interface PullResult extends FinalizedComposefsImage {
   layers: (LayerRef & { skipped: boolean })[];
   /** Summed counters of the imported layers. */
   stats: LayerStats;
-}
-
-function emptyStats(): LayerStats {
-  return {
-    objectsReflinked: 0,
-    objectsHardlinked: 0,
-    objectsCopied: 0,
-    objectsAlreadyPresent: 0,
-    inlineBytes: 0,
-    externalBytes: 0,
-  };
 }
 
 async function importTarLayer(
@@ -173,7 +162,7 @@ export async function pullImage(
     configDigest: manifest.config.digest,
     layers: manifest.layers.length,
   });
-  const stats = emptyStats();
+  const stats = emptyLayerStats();
   const layers: PullResult["layers"] = [];
   for (let i = 0; i < manifest.layers.length; i++) {
     const desc = manifest.layers[i];
@@ -200,7 +189,7 @@ export async function pullImage(
         index: i,
         digest: desc.digest,
         diffId,
-        stats: emptyStats(),
+        stats: emptyLayerStats(),
       });
     } else {
       throw new UnsupportedMediaTypeError(desc.mediaType, `layer "${desc.digest}"`);

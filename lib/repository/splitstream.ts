@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
 import { ZstdCompressor, zstdDecompress, ZstdDecompressor, ZstdError } from "../../ffi/libzstd.ts";
 import {
   algorithmFromKernelId,
@@ -238,7 +239,7 @@ export class SplitstreamWriter implements Disposable {
     this.#compressor.end(this.#sink);
     this.#finished = true;
     this.#compressor[Symbol.dispose]();
-    const stream = concat(this.#compressed);
+    const stream = concatBytes(this.#compressed);
     this.#compressed = [];
 
     const enc = new TextEncoder();
@@ -253,7 +254,7 @@ export class SplitstreamWriter implements Disposable {
     const namedSink = (b: Uint8Array) => namedParts.push(b);
     for (const r of records) nc.write(r, namedSink);
     nc.end(namedSink);
-    const named = concat(namedParts);
+    const named = concatBytes(namedParts);
 
     const ds = this.#ds;
     const streamRefsStart = HEADER_SIZE + INFO_SIZE;
@@ -514,7 +515,7 @@ function* decodeChunks(
         off += take;
         missing -= take;
         if (missing === 0) {
-          const inline = concat(parts);
+          const inline = concatBytes(parts);
           parts = [];
           yield { inline };
         }
@@ -550,17 +551,4 @@ function* decodeChunks(
   }
   if (headerLen > 0) throw new SplitstreamError("bad-chunk", "stream ends inside a chunk header");
   if (missing > 0) throw new SplitstreamError("bad-chunk", `stream ends ${missing} bytes short`);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

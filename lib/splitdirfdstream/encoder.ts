@@ -4,6 +4,7 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
 import type { Chunk } from "./chunk.ts";
 import {
   CHUNK_FILE_BACKED_DATA,
@@ -107,20 +108,8 @@ export function encodeChunk(chunk: Chunk): Uint8Array[] {
  */
 export function encodeChunks(chunks: Iterable<Chunk>): Uint8Array<ArrayBuffer> {
   const parts: Uint8Array[] = [];
-  let total = 0;
-  for (const c of chunks) {
-    for (const p of encodeChunk(c)) {
-      parts.push(p);
-      total += p.length;
-    }
-  }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  for (const c of chunks) parts.push(...encodeChunk(c));
+  return concatBytes(parts);
 }
 
 /**

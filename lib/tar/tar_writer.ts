@@ -5,6 +5,8 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
+
 /** Tar block size: every header and every content padding unit is 512 bytes. */
 const BLOCK = 512;
 /** ustar's name field holds 100 bytes; longer paths go to the prefix field or a PAX record. */
@@ -137,12 +139,5 @@ export function encodeTarEntry(e: TarEntry): Uint8Array[] {
 export function encodeTar(entries: TarEntry[]): Uint8Array {
   const parts = entries.flatMap(encodeTarEntry);
   parts.push(new Uint8Array(2 * BLOCK));
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }

@@ -21,6 +21,8 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
+
 /** A JSON value as varlink carries it; integers beyond 2^53 are `bigint`. */
 export type JsonValue =
   | null
@@ -421,7 +423,7 @@ export class MessageSplitter<F> {
         bytes = data.slice(start, nul);
       } else {
         this.#chunks.push(data.subarray(start, nul));
-        bytes = concat(this.#chunks, this.#partialLength + nul - start);
+        bytes = concatBytes(this.#chunks);
         this.#chunks = [];
       }
       out.push({ bytes, fds: this.#currentFds ?? [] });
@@ -444,16 +446,6 @@ export class MessageSplitter<F> {
     this.#pendingFds = [];
     return fds;
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** Varlink interface and method name rules (varlink.org "Interface Name", "Method Name"). */

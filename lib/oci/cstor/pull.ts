@@ -15,7 +15,7 @@ import type { Repository } from "../../repository/repository.ts";
 import type { FormatVersion } from "../../erofs/format.ts";
 import { finalizeComposefsImage } from "../composefs_image.ts";
 import { drainChunks } from "../layer_sync.ts";
-import type { LayerCommit, LayerStats } from "../layer_writer.ts";
+import { emptyLayerStats, type LayerCommit, type LayerStats } from "../layer_writer.ts";
 import { DiffIdMismatchError } from "../errors.ts";
 import { TarSplitCrcMismatchError } from "./errors.ts";
 import { layerStreamName } from "../names.ts";
@@ -46,17 +46,6 @@ export interface CstorPullResult extends PullResult {
   imageId: string;
   /** Graph root of the store the image was found in. */
   store: string;
-}
-
-function emptyStats(): LayerStats {
-  return {
-    objectsReflinked: 0,
-    objectsHardlinked: 0,
-    objectsCopied: 0,
-    objectsAlreadyPresent: 0,
-    inlineBytes: 0,
-    externalBytes: 0,
-  };
 }
 
 /**
@@ -118,7 +107,7 @@ export async function pullFromContainersStorage(
     configDigest: src.configDigest,
     layers: src.layers.length,
   });
-  const stats = emptyStats();
+  const stats = emptyLayerStats();
   const layers: PullResult["layers"] = [];
   for (let i = 0; i < src.layers.length; i++) {
     const l = src.layers[i];
