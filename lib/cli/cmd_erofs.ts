@@ -17,7 +17,8 @@ import {
 import { writeDumpfile } from "../erofs/dumpfile.ts";
 import type { FormatVersion } from "../erofs/format.ts";
 import { imageId } from "../erofs/image_id.ts";
-import { scanDirectory, transformForOci, type XattrFiltering } from "../erofs/scan.ts";
+import { scanDirectory } from "../erofs/scan.ts";
+import { transformForOci, type XattrFiltering } from "../erofs/oci_transform.ts";
 import type { Directory } from "../erofs/tree.ts";
 import { writeErofs } from "../erofs/writer.ts";
 import { toHex, toIdString } from "../repository/object_id.ts";

@@ -60,13 +60,14 @@ export {
   writeDumpfile,
 } from "./dumpfile.ts";
 export { computeImageId, imageId } from "./image_id.ts";
+export { scanDirectory, ScanError, type ScanOptions } from "./scan.ts";
 export {
-  scanDirectory,
-  ScanError,
-  type ScanOptions,
+  CONTAINER_XATTR_ALLOWLIST,
+  MissingUsrError,
+  parseXattrFiltering,
   transformForOci,
   type XattrFiltering,
-} from "./scan.ts";
+} from "./oci_transform.ts";
 export { type FormatVersion, INLINE_CONTENT_MAX } from "./format.ts";
 export type { HashAlgorithm } from "../fsverity/mod.ts";
 export type { OwnedFd } from "../../ffi/owned_fd.ts";

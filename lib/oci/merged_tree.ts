@@ -15,28 +15,21 @@ import {
   type Inode,
   Leaf,
   makeStat,
-  type Stat,
 } from "../erofs/tree.ts";
+import {
+  MissingUsrError,
+  parseXattrFiltering,
+  transformForOci,
+  type XattrFiltering,
+} from "../erofs/oci_transform.ts";
 import type { Repository } from "../repository/repository.ts";
+
+export { MissingUsrError, parseXattrFiltering, transformForOci, type XattrFiltering };
 import { CONTENT_TYPE } from "../repository/splitstream.ts";
 import { InvalidOciDocumentError } from "./errors.ts";
 import type { StoredImage } from "./image_store.ts";
 import { layerEntries, type LayerEntry } from "./layer_entries.ts";
 import { layerStreamName } from "./names.ts";
-
-/** Which xattrs survive `transform_for_oci` (composefs-rs `XattrFiltering`). */
-export type XattrFiltering = "allowlist-only" | "keep-user-xattrs";
-
-/** The xattrs every mode keeps: file capabilities only (composefs-rs CONTAINER_XATTR_ALLOWLIST). */
-export const CONTAINER_XATTR_ALLOWLIST: readonly string[] = ["security.capability"];
-
-/** Parse a `--xattrs` value. */
-export function parseXattrFiltering(s: string): XattrFiltering {
-  if (s === "allowlist-only" || s === "keep-user-xattrs") return s;
-  throw new RangeError(
-    `Unknown xattr filtering mode "${s}": expected allowlist-only or keep-user-xattrs`,
-  );
-}
 
 /** A layer entry that cannot be merged (missing parent, bad hardlink, non-directory root...). */
 export class MergeError extends Error {
@@ -52,20 +45,8 @@ export class MergeError extends Error {
   }
 }
 
-/** The image has no `/usr` directory, whose metadata the root must take. */
-export class MissingUsrError extends Error {
-  override name = "MissingUsrError";
-  constructor() {
-    super(`The image has no "/usr" directory (its metadata becomes the root's)`);
-  }
-}
-
 function show(parts: ByteString[]): string {
   return "/" + parts.map(byteStringToUtf8).join("/");
-}
-
-function cloneStat(s: Stat): Stat {
-  return { ...s, xattrs: new Map(s.xattrs) };
 }
 
 /** Builds a merged tree entry by entry (composefs-rs `process_entry`). */
@@ -125,44 +106,6 @@ export class MergedTreeBuilder {
     const old = dir.entries.get(name);
     if (old !== undefined && old.type === "dir" && inode.type === "dir") old.stat = inode.stat;
     else dir.entries.set(name, inode);
-  }
-}
-
-/**
- * `transform_for_oci`: the root takes `/usr`'s mode, owner, mtime and xattrs; `/run` (if
- * present) is emptied and takes `/usr`'s mtime; then every inode's xattrs are filtered.
- *
- * @throws {MissingUsrError} when `/usr` is missing or not a directory.
- */
-export function transformForOci(root: Directory, xattrs: XattrFiltering = "allowlist-only"): void {
-  const usr = root.entries.get("usr");
-  if (usr === undefined || usr.type !== "dir") throw new MissingUsrError();
-  root.stat = cloneStat(usr.stat);
-  const run = root.entries.get("run");
-  if (run !== undefined) {
-    if (run.type !== "dir") throw new MergeError("/run", "not a directory");
-    run.stat.mtimeSec = usr.stat.mtimeSec;
-    run.stat.mtimeNsec = usr.stat.mtimeNsec;
-    run.entries.clear();
-  }
-  const keep = (name: ByteString) =>
-    CONTAINER_XATTR_ALLOWLIST.includes(name) ||
-    (xattrs === "keep-user-xattrs" && name.startsWith("user."));
-  const seen = new Set<Leaf>();
-  const filter = (s: Stat) => {
-    for (const k of [...s.xattrs.keys()]) if (!keep(k)) s.xattrs.delete(k);
-  };
-  const stack: Directory[] = [root];
-  while (stack.length > 0) {
-    const d = stack.pop()!;
-    filter(d.stat);
-    for (const c of d.entries.values()) {
-      if (c.type === "dir") stack.push(c);
-      else if (!seen.has(c)) {
-        seen.add(c);
-        filter(c.stat);
-      }
-    }
   }
 }
 
