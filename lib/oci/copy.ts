@@ -72,7 +72,7 @@ export class ZeroCopyUnavailableError extends Error {
   readonly reason: "algorithm" | "filesystem";
   /** Build the error from its structured fields. */
   constructor(reason: "algorithm" | "filesystem", detail: string) {
-    super(`--zerocopy is not possible: ${detail}`);
+    super(detail);
     this.reason = reason;
   }
 }
@@ -145,7 +145,7 @@ export async function copyImage(
     ) {
       throw new ZeroCopyUnavailableError(
         "filesystem",
-        "source and destination repositories are on different filesystems (reflinks and hardlinks need one filesystem)",
+        "--zerocopy requires both repositories on one filesystem (reflinks and hardlinks cannot cross filesystems)",
       );
     }
   }
