@@ -333,3 +333,69 @@ export function eventLoopIdle(): Promise<void> {
 export function eventLoopStats(): { waits: number } {
   return { waits: loop?.waits ?? 0 };
 }
+
+/**
+ * Longest stretch of synchronous work between two turns of the event loop. Long imports (a
+ * pull, a PutLayer drain) are synchronous FFI chained through microtasks, which starves timers
+ * and the epoll wait; {@link cooperate} hands the loop a turn once this much time has passed.
+ * Each turn costs about 2 ms of timer latency (Deno fires `setTimeout(0)` on the next
+ * millisecond tick), so 50 ms keeps the cost near 4 % of a worst-case run while another
+ * connection waits at most 50 ms for its answer.
+ */
+export const COOPERATIVE_SLICE_MS = 50;
+
+/** When the process last gave the event loop a turn through {@link cooperate}. */
+let lastTurn = performance.now();
+/** Turns given so far (tests and diagnostics). */
+let turns = 0;
+
+/**
+ * Give the event loop one full turn: timers fire and completed I/O (the epoll wait, other
+ * connections) is processed before this resolves. A macrotask, unlike `await` on a resolved
+ * promise (a microtask, which the loop never sees). `setTimeout(0)` is the one yield that
+ * reliably lets both timers and op completions run in Deno 2 (`setImmediate` and
+ * `MessageChannel` can starve either of them).
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      lastTurn = performance.now();
+      turns++;
+      resolve();
+    }, 0)
+  );
+}
+
+/**
+ * Call between units of synchronous work in a long loop (a layer import): resolves at once
+ * (a microtask) unless {@link COOPERATIVE_SLICE_MS} have passed since the process last yielded,
+ * in which case it yields with {@link yieldToEventLoop}. Process-wide, so concurrent imports
+ * share one budget.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cooperate } from "./event_loop.ts";
+ *
+ * let ticks = 0;
+ * const timer = setInterval(() => ticks++, 1);
+ * const start = performance.now();
+ * while (performance.now() - start < 300) {
+ *   const t = performance.now();
+ *   let spins = 0;
+ *   while (performance.now() - t < 1) spins++; // stands for synchronous FFI work
+ *   await cooperate();
+ * }
+ * clearInterval(timer);
+ * assert.ok(ticks > 0);
+ * ```
+ */
+export function cooperate(): Promise<void> {
+  if (performance.now() - lastTurn < COOPERATIVE_SLICE_MS) return Promise.resolve();
+  return yieldToEventLoop();
+}
+
+/** Turns given by {@link yieldToEventLoop} so far (tests: a long import did yield). */
+export function cooperativeTurns(): number {
+  return turns;
+}

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { cooperate } from "../../ffi/event_loop.ts";
 import { fstat } from "../../ffi/fs.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import type { Chunk } from "../splitdirfdstream/chunk.ts";
@@ -82,6 +83,9 @@ export async function drainChunks(
       bytes += c.contentLength;
     }
     opts.onProgress?.(bytes);
+    // Decoded chunks arrive as microtasks and are stored synchronously: without a macrotask
+    // turn now and then, a long drain would starve timers and every other connection.
+    await cooperate();
   }
   return w.commit();
 }
@@ -110,7 +114,9 @@ export function produceLayer(repo: Repository, diffId: string): ProducedLayer {
   const it = stream.chunks()[Symbol.iterator]();
   let pending: Chunk[] = [];
   const chunks = new ReadableStream<Chunk>({
-    pull(controller) {
+    async pull(controller) {
+      // Producing is synchronous (open + fstat per object): yield like the drain does.
+      await cooperate();
       while (pending.length === 0) {
         const r = it.next();
         if (r.done) {

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { cooperate } from "../../ffi/event_loop.ts";
 import type { Repository } from "../repository/repository.ts";
 import { CONTENT_TYPE, SplitstreamWriter } from "../repository/splitstream.ts";
 import { decompress, LayerDecompressionError } from "./decompress.ts";
@@ -75,7 +76,11 @@ async function importTarLayer(
   const splitter = new TarSplitter(w);
   const tar = decompress(blob, compression);
   try {
-    for await (const chunk of tar) await splitter.push(chunk);
+    for await (const chunk of tar) {
+      await splitter.push(chunk);
+      // The chain above is all microtasks: let timers and other connections have a turn.
+      await cooperate();
+    }
     splitter.finish();
   } catch (e) {
     if (e instanceof BlobDigestMismatchError || e instanceof BlobSizeMismatchError) throw e;
@@ -98,7 +103,10 @@ async function importBlobLayer(
   desc: Descriptor,
 ): Promise<Uint8Array> {
   using obj = repo.createObjectWriter();
-  for await (const chunk of layout.streamBlob(desc, "layer")) obj.write(chunk);
+  for await (const chunk of layout.streamBlob(desc, "layer")) {
+    obj.write(chunk);
+    await cooperate();
+  }
   const { id } = obj.finish();
   using sw = new SplitstreamWriter(repo.algorithm, CONTENT_TYPE.OCI_BLOB);
   sw.writeExternal(id, desc.size);

@@ -324,6 +324,9 @@ export function ociInterface(
               ctx.signal.throwIfAborted();
               yield { parameters: frame };
             }
+            // The pull may have stopped because the client left (its events check the signal):
+            // then there is nobody to answer, only the failure to log.
+            ctx.signal.throwIfAborted();
             finished = true;
           } finally {
             if (!finished) {
