@@ -344,6 +344,8 @@ export function eventLoopStats(): { waits: number } {
  */
 export const COOPERATIVE_SLICE_MS = 50;
 
+/** The slice in force ({@link setCooperativeSlice}). */
+let sliceMs = COOPERATIVE_SLICE_MS;
 /** When the process last gave the event loop a turn through {@link cooperate}. */
 let lastTurn = performance.now();
 /** Turns given so far (tests and diagnostics). */
@@ -391,8 +393,19 @@ export function yieldToEventLoop(): Promise<void> {
  * ```
  */
 export function cooperate(): Promise<void> {
-  if (performance.now() - lastTurn < COOPERATIVE_SLICE_MS) return Promise.resolve();
+  if (performance.now() - lastTurn < sliceMs) return Promise.resolve();
   return yieldToEventLoop();
+}
+
+/**
+ * Set the slice {@link cooperate} allows (ms; `Infinity` = never yield) and return the previous
+ * one. For benchmarks measuring what the yields cost; the default is {@link COOPERATIVE_SLICE_MS}.
+ */
+export function setCooperativeSlice(ms: number): number {
+  if (!(ms > 0)) throw new RangeError(`Invalid cooperative slice ${ms} ms`);
+  const previous = sliceMs;
+  sliceMs = ms;
+  return previous;
 }
 
 /** Turns given by {@link yieldToEventLoop} so far (tests: a long import did yield). */
