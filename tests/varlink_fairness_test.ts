@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Repository } from "../lib/repository/repository.ts";
 import { pullImage } from "../lib/oci/pull.ts";
+import { copyImage } from "../lib/oci/copy.ts";
+import { LocalRepositoryEndpoint } from "../lib/oci/copy_endpoint.ts";
 import { writeDemoImage } from "../lib/demo/demo_image.ts";
 import { COOPERATIVE_SLICE_MS, cooperativeTurns } from "../ffi/event_loop.ts";
 import { ComposefsClient, type PullFrame } from "../lib/varlink/composefs_client.ts";
@@ -22,15 +24,10 @@ const BIG = { files: 2000, maxFileSize: 48 * 1024, gzip: false };
  */
 const MAX_GAP_MS = 6 * COOPERATIVE_SLICE_MS;
 
-Deno.test("pull: timers fire during a layer import", async () => {
-  await using tmp = await tempDir();
-  const layout = join(tmp.path, "layout");
-  await writeDemoImage(layout, "big", BIG);
-  using repo = await Repository.init(join(tmp.path, "repo"), {
-    algorithm: "sha256",
-    insecure: true,
-  });
-  // Timer ticks inside the import window (first layer-start .. last layer-done).
+/** Timer ticks (every 5 ms) between the first "layer-start" and the last "layer-done" of `run`. */
+async function ticksDuringImport(
+  run: (onEvent: (e: { type: string }) => void) => Promise<unknown>,
+): Promise<void> {
   let windowStart = -1;
   let windowEnd = -1;
   const ticks: number[] = [];
@@ -39,11 +36,9 @@ Deno.test("pull: timers fire during a layer import", async () => {
   }, 5);
   const turnsBefore = cooperativeTurns();
   try {
-    await pullImage(repo, `oci:${layout}:big`, {
-      onEvent: (e) => {
-        if (e.type === "layer-start" && windowStart < 0) windowStart = performance.now();
-        if (e.type === "layer-done") windowEnd = performance.now();
-      },
+    await run((e) => {
+      if (e.type === "layer-start" && windowStart < 0) windowStart = performance.now();
+      if (e.type === "layer-done") windowEnd = performance.now();
     });
   } finally {
     clearInterval(timer);
@@ -61,6 +56,29 @@ Deno.test("pull: timers fire during a layer import", async () => {
   assert.ok(
     maxGap <= MAX_GAP_MS,
     `timers starved for ${maxGap.toFixed(0)} ms of a ${importMs.toFixed(0)} ms import`,
+  );
+}
+
+Deno.test("pull and layer drain (copy, PutLayer's path): timers fire during the import", async () => {
+  await using tmp = await tempDir();
+  const layout = join(tmp.path, "layout");
+  await writeDemoImage(layout, "big", BIG);
+  using repo = await Repository.init(join(tmp.path, "repo"), {
+    algorithm: "sha256",
+    insecure: true,
+  });
+  await ticksDuringImport((onEvent) =>
+    pullImage(repo, `oci:${layout}:big`, { tag: "big", onEvent })
+  );
+  // drainChunks (PutLayer, oci copy, containers-storage) fed by produceLayer (GetLayer).
+  using dst = await Repository.init(join(tmp.path, "dst"), {
+    algorithm: "sha512",
+    insecure: true,
+  });
+  await ticksDuringImport((onEvent) =>
+    copyImage(new LocalRepositoryEndpoint(repo), new LocalRepositoryEndpoint(dst), "big", {
+      onEvent,
+    })
   );
 });
 
