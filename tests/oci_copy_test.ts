@@ -243,3 +243,50 @@ Deno.test("oci copy: a copy killed mid-layer leaves an fsck-clean destination; a
   assert.equal(d.fsck().ok, true);
   assert.equal(await assertLayersMatchDiffIds(d, "demo"), 3);
 });
+
+Deno.test("oci copy: same algorithm links objects unread; --verify re-hashes and catches a bad source", async () => {
+  await using tmp = await tempDir();
+  using src = await pulledRepo(tmp.path, "sha256");
+  // Corrupt one large object of the source in place (same size, different bytes).
+  const objects = join(tmp.path, "src-sha256", "objects");
+  let victim = "";
+  for (const d of Deno.readDirSync(objects)) {
+    for (const f of Deno.readDirSync(join(objects, d.name))) {
+      const p = join(objects, d.name, f.name);
+      if (Deno.statSync(p).size > 4096 && victim === "") victim = p;
+    }
+  }
+  assert.notEqual(victim, "");
+  const bytes = Deno.readFileSync(victim);
+  bytes[0] ^= 0xff;
+  Deno.chmodSync(victim, 0o644);
+  Deno.writeFileSync(victim, bytes);
+
+  using checked = await Repository.init(join(tmp.path, "checked"), {
+    algorithm: "sha256",
+    insecure: true,
+  });
+  await assert.rejects(
+    copyImage(new LocalRepositoryEndpoint(src), new LocalRepositoryEndpoint(checked), "demo", {
+      verify: true,
+    }),
+    (e) => e instanceof Error && e.name === "DiffIdMismatchError",
+  );
+  assert.equal(checked.listStreamRefs("oci").length, 0, "nothing tagged after a failed verify");
+  assert.equal(checked.fsck().ok, true);
+
+  // Without --verify the names are trusted: the copy succeeds and fsck of the destination
+  // reports the object the source had already lost.
+  using fast = await Repository.init(join(tmp.path, "fast"), {
+    algorithm: "sha256",
+    insecure: true,
+  });
+  const s = await copyImage(
+    new LocalRepositoryEndpoint(src),
+    new LocalRepositoryEndpoint(fast),
+    "demo",
+  );
+  assert.equal(s.layersCopied, 3);
+  assert.equal(fast.fsck().ok, false);
+  assert.equal(src.fsck().ok, false);
+});

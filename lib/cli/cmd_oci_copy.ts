@@ -84,6 +84,10 @@ export const ociCopyCommand: CommandSpec = {
       type: "boolean",
       description: "Reflink or hardlink only; refuse when that is impossible",
     },
+    verify: {
+      type: "boolean",
+      description: "Re-hash every object and check diff_ids even between local repositories",
+    },
     json: { type: "boolean", description: "Print the summary as JSON" },
   },
   async run(ctx) {
@@ -133,6 +137,7 @@ export const ociCopyCommand: CommandSpec = {
       {
         name: ctx.values.name as string | undefined,
         zerocopy: ctx.values.zerocopy === true,
+        verify: ctx.values.verify === true,
         onEvent: reporter(ctx.out),
       },
     );

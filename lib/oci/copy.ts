@@ -26,6 +26,11 @@ export interface CopyOptions {
   name?: string;
   /** Reflink or hardlink only; refuse up front when that cannot work. */
   zerocopy?: boolean;
+  /**
+   * Re-hash every object and check every diff_id even between local repositories of one
+   * algorithm (where, by default, objects are linked under their known names unread).
+   */
+  verify?: boolean;
   /** Progress events. */
   onEvent?: (e: CopyEvent) => void;
 }
@@ -169,6 +174,12 @@ export async function copyImage(
     seconds: 0,
   };
   opts.onEvent?.({ type: "start", image, layers: img.layerIds.length });
+  // Between local repositories of one algorithm the layer splitstreams come out identical,
+  // so objects are linked under the names they already have, unread: the data was verified
+  // when it entered the source. Across algorithms or a trust boundary everything is
+  // re-hashed and each diff_id checked.
+  const trustedObjectNames = !opts.verify && source.localRepository === true &&
+    source.algorithm === sink.algorithm;
   const layers = [];
   for (const [index, diffId] of img.layerIds.entries()) {
     const existing = await sink.hasLayer(diffId);
@@ -187,6 +198,7 @@ export async function copyImage(
       // link would need fs-verity enabled in place on the source's file (cli-oci-cstor §3.4).
       allowHardlink: source.algorithm === sink.algorithm,
       allowCopy: !opts.zerocopy,
+      trustedObjectNames,
       onProgress: (n) => {
         bytes = n;
         opts.onEvent?.({ type: "layer-progress", index, diffId, bytes: n });

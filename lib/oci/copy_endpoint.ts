@@ -50,6 +50,11 @@ export interface LayerSource {
   readonly algorithm: HashAlgorithm;
   /** `st_dev` of the source `objects/` directory, when local. */
   readonly objectsDevice?: bigint;
+  /**
+   * True for a repository this process opened itself: its FileBackedData names are object
+   * ids that a same-algorithm sink may link without re-hashing.
+   */
+  readonly localRepository?: boolean;
   /** Read an image's manifest and config by tag or `@sha256:…`. */
   inspect(image: string): Promise<SourceImage>;
   /** Stream one stored layer. */
@@ -64,6 +69,8 @@ export interface PutLayerOptions {
   allowHardlink: boolean;
   /** Fall back to copying. */
   allowCopy: boolean;
+  /** Take FileBackedData names as trusted object ids (see `DrainOptions.trustedObjectNames`). */
+  trustedObjectNames?: boolean;
   /** Layer bytes consumed so far. */
   onProgress?: (bytes: number) => void;
 }
@@ -108,6 +115,9 @@ export class LocalRepositoryEndpoint implements LayerSource, LayerSink {
     this.#repo = repo;
     this.#imageOpts = imageOpts;
   }
+
+  /** A local repository (see {@link LayerSource.localRepository}). */
+  readonly localRepository = true;
 
   /** The repository's algorithm. */
   get algorithm(): HashAlgorithm {

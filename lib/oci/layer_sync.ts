@@ -21,6 +21,7 @@ import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import type { Chunk } from "../splitdirfdstream/chunk.ts";
 import { openChunkFile } from "../splitdirfdstream/reconstruct.ts";
 import type { Repository } from "../repository/repository.ts";
+import type { HashAlgorithm } from "../fsverity/mod.ts";
 import { CONTENT_TYPE } from "../repository/splitstream.ts";
 import { type LayerCommit, LayerWriter } from "./layer_writer.ts";
 import { layerStreamName } from "./names.ts";
@@ -39,6 +40,13 @@ export interface DrainOptions {
   allowHardlink?: boolean;
   /** Finally copy bytes (default true; false = `--zerocopy`). */
   allowCopy?: boolean;
+  /**
+   * The producer is a repository of this algorithm that this process opened itself (a
+   * local same-algorithm copy): FileBackedData names `XX/<rest>` are taken as object ids and
+   * the objects are reflinked/hardlinked without being read or the diff_id re-checked. Never
+   * for producers across a trust boundary (varlink clients, containers-storage).
+   */
+  trustedObjectNames?: boolean;
   /** Called with the number of layer bytes consumed so far (for progress). */
   onProgress?: (bytes: number) => void;
 }
@@ -73,6 +81,20 @@ export async function drainChunks(
       bytes += c.data.length;
     } else {
       using fd = openChunkFile(dirfds, c.dirfdIndex, c.filename);
+      const trustedId = opts.trustedObjectNames
+        ? objectIdFromPath(c.filename, repo.algorithm)
+        : undefined;
+      if (trustedId) {
+        w.writeTrustedObject(fd, c.contentLength, trustedId, {
+          allowReflink: opts.allowReflink ?? true,
+          allowHardlink: opts.allowHardlink ?? false,
+          allowCopy: opts.allowCopy ?? true,
+        });
+        bytes += c.contentLength;
+        opts.onProgress?.(bytes);
+        await cooperate();
+        continue;
+      }
       // No object ID is taken from the producer (its file names are only names): the
       // repository hashes what it stores, so a lying producer cannot alias an object.
       w.writeFileFromFd(fd, c.contentLength, {
@@ -88,6 +110,15 @@ export async function drainChunks(
     await cooperate();
   }
   return w.commit();
+}
+
+/** `XX/<rest>` with the hex length of `alg` → the object ID it names, else undefined. */
+function objectIdFromPath(filename: string, alg: HashAlgorithm): Uint8Array | undefined {
+  const hexLen = alg === "sha256" ? 64 : 128;
+  if (filename.length !== hexLen + 1 || filename[2] !== "/") return undefined;
+  const hex = filename.slice(0, 2) + filename.slice(3);
+  if (!/^[0-9a-f]+$/.test(hex)) return undefined;
+  return Uint8Array.fromHex(hex);
 }
 
 /** A layer being produced: its chunks and the directory fds they refer to. */

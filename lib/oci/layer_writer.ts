@@ -126,6 +126,8 @@ export class LayerWriter implements Disposable {
   #small: Uint8Array | null = null;
   #obj: ObjectWriterLike | null = null;
   #done = false;
+  /** Set once a trusted object was stored without being read: the sha256 is incomplete. */
+  #unverified = false;
 
   /** Start a layer in `repo` (opened for writing). */
   constructor(repo: Repository, opts: LayerWriterOptions = {}) {
@@ -223,6 +225,35 @@ export class LayerWriter implements Disposable {
   }
 
   /**
+   * An object file of a trusted repository of the same algorithm, named `id` (a local
+   * same-algorithm copy): reflinked, hardlinked or copied under `id` without reading it.
+   * The layer can then no longer be hashed, so {@link commit} skips the diff_id check and
+   * names the stream after the expected diff_id (which the constructor must have been given):
+   * the stream is byte-identical to the source's, whose diff_id was verified when it was
+   * imported.
+   */
+  writeTrustedObject(fd: OwnedFd, size: number, id: Uint8Array, opts: FileFromFdOptions): void {
+    this.#live();
+    if (this.#fileSize >= 0) throw new TypeError("writeTrustedObject inside a file");
+    if (this.#opts.diffId === undefined) {
+      throw new TypeError("writeTrustedObject needs the layer's expected diff_id");
+    }
+    if (size <= INLINE_CONTENT_MAX) {
+      // A splitstream never references an object this small; keep the byte-exact layout.
+      this.writeFileFromFd(fd, size, opts);
+      return;
+    }
+    const r = this.#repo.storeObjectFromFile(fd, {
+      allowReflink: opts.allowReflink,
+      allowHardlink: opts.allowHardlink,
+      allowCopy: opts.allowCopy,
+      trustedId: id,
+    });
+    this.#unverified = true;
+    this.#external(r.id, size, r.method);
+  }
+
+  /**
    * A whole file from an fd (read from offset 0, `size` bytes). Small files are read inline;
    * large ones are stored with the repository's zero-copy import (`storeObjectFromFile`:
    * reflink, hardlink or copy, as allowed). The bytes are always read once more for the
@@ -280,8 +311,8 @@ export class LayerWriter implements Disposable {
     this.#live();
     if (this.#fileSize >= 0) throw new TypeError("commit inside a file");
     this.#done = true;
-    const diffId = "sha256:" + this.#sha.digest().toHex();
     const expected = this.#opts.diffId;
+    const diffId = this.#unverified ? expected! : "sha256:" + this.#sha.digest().toHex();
     if (expected !== undefined && expected !== diffId) {
       throw new DiffIdMismatchError(this.#opts.layer ?? expected, expected, diffId);
     }

@@ -569,9 +569,11 @@ export class Repository implements Disposable {
   }
 
   /**
-   * Store the content of an open file. Hardlinks only when `knownId` is given, matches the
-   * content and the file is on the objects filesystem; otherwise FICLONE into an O_TMPFILE,
-   * else a copy. The digest is always computed from the bytes that are linked.
+   * Store the content of an open file: FICLONE into an O_TMPFILE, else a hardlink (when
+   * allowed and on the objects filesystem), else a copy. The digest is computed from the
+   * bytes that are linked (`tap` sees them), except with `trustedId`: then the caller vouches
+   * that the file is an object of a repository of this algorithm named `trustedId` (a local
+   * same-algorithm copy) and nothing is read unless a copy is needed.
    */
   storeObjectFromFile(
     src: OwnedFd,
@@ -580,17 +582,20 @@ export class Repository implements Disposable {
       allowHardlink?: boolean;
       allowCopy?: boolean;
       knownId?: Uint8Array;
+      trustedId?: Uint8Array;
       tap?: (chunk: Uint8Array) => void;
     } = {},
   ): { id: Uint8Array; method: StoreMethod; tapped: boolean } {
     this.#assertWritable();
     const allowReflink = opts.allowReflink ?? true;
     const allowCopy = opts.allowCopy ?? true;
-    if (
-      opts.knownId && opts.knownId.length === digestSize(this.algorithm) &&
-      this.hasObject(opts.knownId)
-    ) {
-      return { id: opts.knownId, method: "present", tapped: false };
+    const trusted = opts.trustedId;
+    if (trusted && trusted.length !== digestSize(this.algorithm)) {
+      throw new RangeError(`Trusted object id has ${trusted.length} bytes for ${this.algorithm}`);
+    }
+    const known = trusted ?? opts.knownId;
+    if (known && known.length === digestSize(this.algorithm) && this.hasObject(known)) {
+      return { id: known, method: "present", tapped: false };
     }
     const objects = this.#objectsDir(true)!;
     const srcDev = fstat(src).dev;
@@ -613,15 +618,15 @@ export class Repository implements Disposable {
         if (isErrno(e, "EOPNOTSUPP", "EXDEV", "ENOTTY", "ENOSYS")) this.#noReflinkFrom.add(srcDev);
       }
       if (tmp) {
-        const id = fsverityDigestFd(tmp, this.algorithm, opts.tap);
+        const id = trusted ?? fsverityDigestFd(tmp, this.algorithm, opts.tap);
         using w = new ObjectWriter(this.#sink(), { expectedId: id, fd: tmp });
         const r = w.finish();
-        return { id, method: r.present ? "present" : "reflinked", tapped: true };
+        return { id, method: r.present ? "present" : "reflinked", tapped: !trusted };
       }
     }
     let knownDigest: Uint8Array | undefined;
     if (opts.allowHardlink && srcDev === fstat(objects).dev) {
-      const id = fsverityDigestFd(src, this.algorithm, opts.tap);
+      const id = trusted ?? fsverityDigestFd(src, this.algorithm, opts.tap);
       knownDigest = id;
       if (opts.knownId && !idEqual(id, opts.knownId)) {
         throw new ObjectDigestMismatchError(objectPathOf(opts.knownId), toHex(id));
@@ -637,15 +642,17 @@ export class Repository implements Disposable {
         const sub = this.#objectSubdir(id[0], true)!;
         try {
           linkFd(src, sub, toHex(id).slice(2));
-          return { id, method: "hardlinked", tapped: true };
+          return { id, method: "hardlinked", tapped: !trusted };
         } catch (e) {
-          if (isErrno(e, "EEXIST")) return { id, method: "present", tapped: true };
+          if (isErrno(e, "EEXIST")) return { id, method: "present", tapped: !trusted };
           if (!isErrno(e, "EXDEV", "EPERM", "EACCES", "ENOENT", "EMLINK")) throw e;
         }
       }
     }
     if (!allowCopy) throw new CopyNotAllowedError();
-    // When the hardlink attempt already hashed (and tapped) the bytes, copy without re-hashing.
+    // When the hardlink attempt already hashed (and tapped) the bytes, or the id is trusted,
+    // copy without re-hashing.
+    knownDigest ??= trusted;
     using w = new ObjectWriter(this.#sink(), knownDigest ? { expectedId: knownDigest } : {});
     const buf = copyBuf ??= new Uint8Array(COPY_CHUNK);
     let off = 0;
@@ -658,7 +665,7 @@ export class Repository implements Disposable {
       off += n;
     }
     const r = w.finish();
-    return { id: r.id, method: r.present ? "present" : "copied", tapped: true };
+    return { id: r.id, method: r.present ? "present" : "copied", tapped: !trusted };
   }
 
   /** True when `objects/XX/<rest>` exists. */
