@@ -6,10 +6,11 @@
  * `LocalRepositoryEndpoint`s. One image of ~120 MB (5000 files up to 48 KiB, uncompressed),
  * copied sha256 → sha512 and sha256 → sha256 into a fresh repository each iteration.
  *
- * The in-process sha256 → sha256 copy hardlinks objects where it can (copyImage allows it
- * between repositories of one algorithm); PutLayer never hardlinks (the server copies), so that
- * group has a third case, the in-process copy with hardlinks refused, to compare copy with
- * copy. The first iteration of each case prints its object counters.
+ * The in-process sha256 → sha256 copy hardlinks objects where it can and, between local
+ * repositories of one algorithm, takes object names as verified instead of re-hashing;
+ * PutLayer does neither (the server copies and hashes what a client sends), so that group has
+ * a third case, the in-process copy with hardlinks refused, to compare copying with copying.
+ * The first iteration of each case prints its object counters.
  *
  * Run: `deno bench -A bench/varlink_layer_bench.ts`.
  */
