@@ -15,6 +15,9 @@ import type { Compression } from "./media_types.ts";
  */
 const GZIP_INPUT_CHUNK = 16 * 1024;
 
+/** Report consumed output to the gzip worker in steps of this many bytes. */
+const CONSUMED_REPORT = 1024 * 1024;
+
 /**
  * "auto" offload threshold on the first input chunk. Layer blobs are read in 1 MiB chunks,
  * so a first chunk this big means a layer of at least 1 MiB, where overlapping gunzip with
@@ -82,6 +85,14 @@ export function gunzipInWorker(input: ReadableStream<Uint8Array>): ReadableStrea
     stopped = true;
     worker.terminate();
   };
+  // Consumed bytes not yet reported to the worker: one message per chunk costs more than the
+  // chunk's processing, so reports are batched (the worker runs ahead by up to 4 MiB).
+  let unreported = 0;
+  const report = () => {
+    if (unreported === 0 || stopped) return;
+    worker.postMessage({ type: "consumed", bytes: unreported });
+    unreported = 0;
+  };
   const notify = () => {
     const w = wake;
     wake = null;
@@ -128,12 +139,14 @@ export function gunzipInWorker(input: ReadableStream<Uint8Array>): ReadableStrea
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      if (queue.length === 0) report();
       while (queue.length === 0 && !finished && !failure) {
         await new Promise<void>((r) => (wake = r));
       }
       if (queue.length > 0) {
         const chunk = queue.shift()!;
-        if (!stopped) worker.postMessage({ type: "consumed", bytes: chunk.length });
+        unreported += chunk.length;
+        if (unreported >= CONSUMED_REPORT) report();
         controller.enqueue(chunk);
       } else if (failure) {
         reader.cancel().catch(() => {});
