@@ -21,6 +21,7 @@ import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import type { Chunk } from "../splitdirfdstream/chunk.ts";
 import { openChunkFile } from "../splitdirfdstream/reconstruct.ts";
 import type { Repository } from "../repository/repository.ts";
+import { ObjectNotFoundError } from "../repository/errors.ts";
 import type { HashAlgorithm } from "../fsverity/mod.ts";
 import { CONTENT_TYPE } from "../repository/splitstream.ts";
 import { type LayerCommit, LayerWriter } from "./layer_writer.ts";
@@ -121,6 +122,20 @@ function objectIdFromPath(filename: string, alg: HashAlgorithm): Uint8Array | un
   return Uint8Array.fromHex(hex);
 }
 
+/**
+ * The size of a referenced object. A secure repository opens it (checking its fs-verity
+ * measurement); an insecure one only stats it, the consumer hashes what it reads anyway.
+ */
+function objectSize(repo: Repository, id: Uint8Array): number {
+  if (!repo.insecure) {
+    using fd = repo.openObject(id);
+    return fstat(fd).size;
+  }
+  const size = repo.objectSize(id);
+  if (size === null) throw new ObjectNotFoundError(repo.objectPath(id));
+  return size;
+}
+
 /** A layer being produced: its chunks and the directory fds they refer to. */
 export interface ProducedLayer extends Disposable {
   /** The chunks, in stream order. */
@@ -163,10 +178,9 @@ export function produceLayer(repo: Repository, diffId: string): ProducedLayer {
             });
           }
         } else {
-          using fd = repo.openObject(c.external);
           pending.push({
             type: "fileBackedData",
-            contentLength: fstat(fd).size,
+            contentLength: objectSize(repo, c.external),
             dirfdIndex: 0,
             filename: repo.objectPath(c.external),
           });

@@ -22,6 +22,7 @@ import {
   fsync,
   linkFd,
   lstatAt,
+  lstatAtIfExists,
   mkdirAt,
   openBeneath,
   openDir,
@@ -673,13 +674,15 @@ export class Repository implements Disposable {
     this.#assertOpen();
     const sub = this.#objectSubdir(id[0], false);
     if (!sub) return false;
-    try {
-      lstatAt(sub, toHex(id).slice(2));
-      return true;
-    } catch (e) {
-      if (isErrno(e, "ENOENT")) return false;
-      throw e;
-    }
+    return lstatAtIfExists(sub, toHex(id).slice(2)) !== null;
+  }
+
+  /** Size of the object `id` without opening it (null when absent). */
+  objectSize(id: Uint8Array): number | null {
+    this.#assertOpen();
+    const sub = this.#objectSubdir(id[0], false);
+    if (!sub) return null;
+    return lstatAtIfExists(sub, toHex(id).slice(2))?.size ?? null;
   }
 
   /** Open an object read-only; in secure mode its fs-verity digest must match. */
