@@ -82,27 +82,18 @@ export async function drainChunks(
       bytes += c.data.length;
     } else {
       using fd = openChunkFile(dirfds, c.dirfdIndex, c.filename);
-      const trustedId = opts.trustedObjectNames
-        ? objectIdFromPath(c.filename, repo.algorithm)
-        : undefined;
-      if (trustedId) {
-        w.writeTrustedObject(fd, c.contentLength, trustedId, {
-          allowReflink: opts.allowReflink ?? true,
-          allowHardlink: opts.allowHardlink ?? false,
-          allowCopy: opts.allowCopy ?? true,
-        });
-        bytes += c.contentLength;
-        opts.onProgress?.(bytes);
-        await cooperate();
-        continue;
-      }
-      // No object ID is taken from the producer (its file names are only names): the
-      // repository hashes what it stores, so a lying producer cannot alias an object.
-      w.writeFileFromFd(fd, c.contentLength, {
+      const store = {
         allowReflink: opts.allowReflink ?? true,
         allowHardlink: opts.allowHardlink ?? false,
         allowCopy: opts.allowCopy ?? true,
-      });
+      };
+      // Only a trusted local repository's names are object ids; otherwise names are only
+      // names: the repository hashes what it stores, so a lying producer cannot alias an object.
+      const trustedId = opts.trustedObjectNames
+        ? objectIdFromPath(c.filename, repo.algorithm)
+        : undefined;
+      if (trustedId) w.writeTrustedObject(fd, c.contentLength, trustedId, store);
+      else w.writeFileFromFd(fd, c.contentLength, store);
       bytes += c.contentLength;
     }
     opts.onProgress?.(bytes);
