@@ -11,6 +11,7 @@
  */
 
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { Chunk } from "../splitdirfdstream/chunk.ts";
 import type { HashAlgorithm } from "../fsverity/mod.ts";
 import type { Repository } from "../repository/repository.ts";
 import { SplitdirfdstreamDecoderStream } from "../splitdirfdstream/decoder.ts";
@@ -38,8 +39,13 @@ export interface SourceImage {
 
 /** A layer in transit: splitdirfdstream bytes and the dirfds its FileBackedData chunks use. */
 export interface LayerTransfer extends AsyncDisposable {
-  /** splitdirfdstream bytes. */
-  bytes: ReadableStream<Uint8Array>;
+  /** splitdirfdstream bytes (what crosses a pipe). Read either this or `chunks`, not both. */
+  readonly bytes: ReadableStream<Uint8Array>;
+  /**
+   * The same stream already decoded, when the producer lives in this process: a consumer in
+   * the same process takes it and skips encoding and decoding every chunk.
+   */
+  readonly chunks?: ReadableStream<Chunk>;
   /** Directory fds (owned by this transfer until disposed). */
   dirfds: OwnedFd[];
 }
@@ -150,7 +156,11 @@ export class LocalRepositoryEndpoint implements LayerSource, LayerSink {
   getLayer(diffId: string): Promise<LayerTransfer> {
     const produced = produceLayer(this.#repo, diffId);
     return Promise.resolve({
-      bytes: produced.chunks.pipeThrough(new SplitdirfdstreamEncoderStream()),
+      // Encoded only when a consumer asks for bytes (a varlink sink); a local sink reads chunks.
+      get bytes() {
+        return produced.chunks.pipeThrough(new SplitdirfdstreamEncoderStream());
+      },
+      chunks: produced.chunks,
       dirfds: produced.dirfds,
       [Symbol.asyncDispose]() {
         produced[Symbol.dispose]();
@@ -168,7 +178,7 @@ export class LocalRepositoryEndpoint implements LayerSource, LayerSink {
     layer: LayerTransfer,
     opts: PutLayerOptions,
   ): Promise<PutLayerResult> {
-    const chunks = layer.bytes.pipeThrough(new SplitdirfdstreamDecoderStream());
+    const chunks = layer.chunks ?? layer.bytes.pipeThrough(new SplitdirfdstreamDecoderStream());
     const r = await drainChunks(this.#repo, chunks, layer.dirfds, { diffId, ...opts });
     return { verity: r.verity, stats: r.stats };
   }
