@@ -31,8 +31,34 @@ export class UnsafePathError extends Error {
 /** A path argument: a string (UTF-8) or raw bytes (names that are not UTF-8). */
 export type PathArg = string | Uint8Array;
 
-function pathBuf(p: PathArg): Uint8Array<ArrayBuffer> {
-  return typeof p === "string" ? cstr(p) : cbytes(p);
+/** Longest path copied into a reusable scratch buffer (PATH_MAX); longer ones get their own. */
+const PATH_SCRATCH_LEN = 4096;
+/**
+ * Two reusable NUL-terminated path buffers (calls with two paths use both). A fresh typed
+ * array passed to FFI costs several microseconds to externalize, more than a stat syscall;
+ * reuse is safe because every call here is synchronous.
+ */
+const PATH_SCRATCH = [new Uint8Array(PATH_SCRATCH_LEN + 1), new Uint8Array(PATH_SCRATCH_LEN + 1)];
+const pathEncoder = new TextEncoder();
+
+function pathBuf(p: PathArg, slot: 0 | 1 = 0): Uint8Array<ArrayBuffer> {
+  const buf = PATH_SCRATCH[slot];
+  if (typeof p === "string") {
+    if (p.length <= PATH_SCRATCH_LEN) {
+      const r = pathEncoder.encodeInto(p, buf.subarray(0, PATH_SCRATCH_LEN));
+      if (r.read === p.length) {
+        buf[r.written] = 0;
+        return buf;
+      }
+    }
+    return cstr(p);
+  }
+  if (p.length <= PATH_SCRATCH_LEN) {
+    buf.set(p);
+    buf[p.length] = 0;
+    return buf;
+  }
+  return cbytes(p);
 }
 
 function pathStr(p: PathArg): string {
@@ -49,13 +75,24 @@ export function encodeOpenHow(
   mode: number,
   resolve: number,
 ): Uint8Array<ArrayBuffer> {
-  const how = new Uint8Array(24);
-  const dv = new DataView(how.buffer);
+  return fillOpenHow(new Uint8Array(24), flags, mode, resolve);
+}
+
+function fillOpenHow(
+  how: Uint8Array<ArrayBuffer>,
+  flags: number,
+  mode: number,
+  resolve: number,
+): Uint8Array<ArrayBuffer> {
+  const dv = new DataView(how.buffer, how.byteOffset, 24);
   dv.setBigUint64(0, BigInt(flags >>> 0), true);
   dv.setBigUint64(8, BigInt(mode), true);
   dv.setBigUint64(16, BigInt(resolve), true);
   return how;
 }
+
+/** Reusable `open_how` for {@link openBeneath} (filled right before each synchronous call). */
+const OPEN_HOW_SCRATCH = new Uint8Array(24);
 
 /** Options for {@link openBeneath}. */
 export interface OpenBeneathOptions {
@@ -79,7 +116,8 @@ export function openBeneath(dir: OwnedFd, path: PathArg, opts: OpenBeneathOption
   const mode = opts.mode ?? 0;
   const resolve = opts.resolve ?? RESOLVE_STRICT;
   if (!opts.forceFallback && openat2Supported !== false) {
-    const how = encodeOpenHow(
+    const how = fillOpenHow(
+      OPEN_HOW_SCRATCH,
       flags,
       (flags & C.O_CREAT) || (flags & C.O_TMPFILE) === C.O_TMPFILE ? mode : 0,
       resolve,
@@ -210,6 +248,8 @@ export interface Stat {
 
 /** sizeof(struct stat) on x86_64. */
 const STAT_SIZE = 144;
+/** Reusable `struct stat` buffer, decoded right after each synchronous call. */
+const STAT_SCRATCH = new Uint8Array(STAT_SIZE);
 
 /** Decode an x86_64 `struct stat`. */
 export function decodeStat(b: Uint8Array): Stat {
@@ -236,19 +276,18 @@ export function decodeStat(b: Uint8Array): Stat {
 
 /** fstat(2). */
 export function fstat(fd: OwnedFd): Stat {
-  const buf = new Uint8Array(STAT_SIZE);
+  const buf = STAT_SCRATCH;
   check(libc().fstat(fd.fd, buf), "fstat");
   return decodeStat(buf);
 }
 
-/** fstatat(2) with AT_SYMLINK_NOFOLLOW beneath `dir` (a single name or relative path). */
 /**
  * fstatat(2) with AT_SYMLINK_NOFOLLOW beneath `dir`, or null when the name does not exist
  * (ENOENT/ENOTDIR): for presence checks on hot paths, where an exception per miss costs more
  * than the syscall.
  */
 export function lstatAtIfExists(dir: OwnedFd, path: PathArg): Stat | null {
-  const buf = new Uint8Array(STAT_SIZE);
+  const buf = STAT_SCRATCH;
   if (libc().fstatat(dir.fd, pathBuf(path), buf, C.AT_SYMLINK_NOFOLLOW) < 0) {
     const e = errno();
     if (e === ERRNO.ENOENT || e === ERRNO.ENOTDIR) return null;
@@ -257,8 +296,9 @@ export function lstatAtIfExists(dir: OwnedFd, path: PathArg): Stat | null {
   return decodeStat(buf);
 }
 
+/** fstatat(2) with AT_SYMLINK_NOFOLLOW beneath `dir` (a single name or relative path). */
 export function lstatAt(dir: OwnedFd, path: PathArg): Stat {
-  const buf = new Uint8Array(STAT_SIZE);
+  const buf = STAT_SCRATCH;
   check(
     libc().fstatat(dir.fd, pathBuf(path), buf, C.AT_SYMLINK_NOFOLLOW),
     "fstatat",
@@ -337,7 +377,7 @@ export function renameAt(
   flags = 0,
 ): void {
   check(
-    libc().renameat2(oldDir.fd, pathBuf(oldPath), newDir.fd, pathBuf(newPath), flags),
+    libc().renameat2(oldDir.fd, pathBuf(oldPath), newDir.fd, pathBuf(newPath, 1), flags),
     "renameat2",
     pathStr(newPath),
   );
@@ -345,7 +385,7 @@ export function renameAt(
 
 /** symlinkat(2). */
 export function symlinkAt(target: PathArg, dir: OwnedFd, path: PathArg): void {
-  check(libc().symlinkat(pathBuf(target), dir.fd, pathBuf(path)), "symlinkat", pathStr(path));
+  check(libc().symlinkat(pathBuf(target), dir.fd, pathBuf(path, 1)), "symlinkat", pathStr(path));
 }
 
 /** readlinkat(2) as raw bytes. */
@@ -367,7 +407,7 @@ export function readlinkAt(dir: OwnedFd, path: PathArg): string {
 /** Hard-link `oldPath` beneath `oldDir` to `newPath` beneath `newDir` (no symlink following). */
 export function linkAt(oldDir: OwnedFd, oldPath: PathArg, newDir: OwnedFd, newPath: PathArg): void {
   check(
-    libc().linkat(oldDir.fd, pathBuf(oldPath), newDir.fd, pathBuf(newPath), 0),
+    libc().linkat(oldDir.fd, pathBuf(oldPath), newDir.fd, pathBuf(newPath, 1), 0),
     "linkat",
     pathStr(newPath),
   );
