@@ -53,6 +53,19 @@ async function fixture(dir: string): Promise<{ layout: string; a: string; b: str
   return { layout, a, b, c };
 }
 
+/** Serve the composefs interfaces (replies checked against the IDL) on `sock` while `fn` runs. */
+async function withServer(sock: string, fn: (sock: string) => Promise<void>): Promise<void> {
+  using svc = createComposefsService({ checkReplies: true });
+  const server = new VarlinkServer(svc.service);
+  const { served } = server.listen(sock);
+  try {
+    await fn(sock);
+  } finally {
+    await server.close();
+    await served;
+  }
+}
+
 function isError(
   kind: string,
   cls: typeof OciError | typeof RepositoryError | typeof VarlinkServiceError,
@@ -68,11 +81,7 @@ Deno.test("composefs varlink: repository and image methods with typed errors", a
   await using tmp = await tempDir();
   const f = await fixture(tmp.path);
   await assertNoFdLeak(async () => {
-    using svc = createComposefsService({ checkReplies: true });
-    const server = new VarlinkServer(svc.service);
-    const sock = join(tmp.path, "s.sock");
-    const { served } = server.listen(sock);
-    try {
+    await withServer(join(tmp.path, "s.sock"), async (sock) => {
       using c = await ComposefsClient.connect(sock);
       // R10: the selector rule.
       await assert.rejects(c.openRepository({}), isError("InvalidSpec", RepositoryError));
@@ -281,10 +290,7 @@ Deno.test("composefs varlink: repository and image methods with typed errors", a
       );
       c.close();
       c2.close();
-    } finally {
-      await server.close();
-      await served;
-    }
+    });
   });
 });
 
@@ -292,11 +298,7 @@ Deno.test("composefs varlink: Pull frames, GetLayer reconstruction, PutLayer che
   await using tmp = await tempDir();
   const f = await fixture(tmp.path);
   await assertNoFdLeak(async () => {
-    using svc = createComposefsService({ checkReplies: true });
-    const server = new VarlinkServer(svc.service);
-    const sock = join(tmp.path, "s.sock");
-    const { served } = server.listen(sock);
-    try {
+    await withServer(join(tmp.path, "s.sock"), async (sock) => {
       using c = await ComposefsClient.connect(sock);
       // O9: Pull with more into the empty sha256 repo "c".
       const hc = (await c.openRepository({ path: f.c })).handle;
@@ -421,10 +423,7 @@ Deno.test("composefs varlink: Pull frames, GetLayer reconstruction, PutLayer che
       }
       assert.equal((await c.fsck((await c.openRepository({ path: hd })).handle)).ok, true);
       c.close();
-    } finally {
-      await server.close();
-      await served;
-    }
+    });
   });
 });
 
@@ -704,11 +703,7 @@ Deno.test("composefs varlink: PutLayer opens files only beneath the client's dir
     { name: "a slot that is not a directory", file: "inside", slot: "devnull", ok: false },
   ];
   await assertNoFdLeak(async () => {
-    using svc = createComposefsService({ checkReplies: true });
-    const server = new VarlinkServer(svc.service);
-    const sock = join(tmp.path, "s.sock");
-    const { served } = server.listen(sock);
-    try {
+    await withServer(join(tmp.path, "s.sock"), async (sock) => {
       using c = await ComposefsClient.connect(sock);
       const h = (await c.openRepository({ path: repoPath })).handle;
       for (const [i, t] of cases.entries()) {
@@ -737,10 +732,7 @@ Deno.test("composefs varlink: PutLayer opens files only beneath the client's dir
           );
         }
       }
-    } finally {
-      await server.close();
-      await served;
-    }
+    });
     // A peer whose uid is not trusted may not write at all.
     using strictSvc = createComposefsService();
     const strict = new VarlinkServer(strictSvc.service, { trustedUids: [4242424] });
