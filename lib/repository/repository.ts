@@ -20,6 +20,7 @@ import {
   fstat,
   fstatfs,
   fsync,
+  linkAt,
   linkFd,
   lstatAt,
   lstatAtIfExists,
@@ -294,6 +295,13 @@ export class Repository implements Disposable {
   #noReflinkFrom = new Set<bigint>();
   #objects: OwnedFd | undefined;
   #subdirs = new Map<number, OwnedFd>();
+  #devices = new WeakMap<OwnedFd, bigint>();
+  /**
+   * An object may have been stored (or found present, possibly written by another process)
+   * since the last sync: the next name must sync first (DESIGN 9). Names created back to
+   * back after one batch of objects then cost one sync, not one each.
+   */
+  #unsynced = true;
   #forceNamed: boolean;
   #closed = false;
   /** The objects filesystem answered "no fs-verity" once; it will not change while open. */
@@ -517,6 +525,7 @@ export class Repository implements Disposable {
   }
 
   #sink(): ObjectSink {
+    this.#unsynced = true;
     return {
       algorithm: this.algorithm,
       objectsDir: () => this.#objectsDir(true)!,
@@ -557,6 +566,7 @@ export class Repository implements Disposable {
   /** Store in-memory bytes as an object (composefs-rs `ensure_object`); returns its ID. */
   storeObject(data: Uint8Array): Uint8Array {
     this.#assertWritable();
+    this.#unsynced = true;
     const id = fsverityDigest(data, this.algorithm);
     if (this.hasObject(id)) {
       // Secure mode: an existing object must carry the right fs-verity digest (openObject checks).
@@ -588,6 +598,7 @@ export class Repository implements Disposable {
     } = {},
   ): { id: Uint8Array; method: StoreMethod; tapped: boolean } {
     this.#assertWritable();
+    this.#unsynced = true;
     const allowReflink = opts.allowReflink ?? true;
     const allowCopy = opts.allowCopy ?? true;
     const trusted = opts.trustedId;
@@ -669,6 +680,91 @@ export class Repository implements Disposable {
     return { id: r.id, method: r.present ? "present" : "copied", tapped: !trusted };
   }
 
+  /**
+   * Bring the object `id` of another repository of this algorithm into this one under the
+   * same name, unread: `from` is that repository's `objects/` directory, whose names are the
+   * digests of their contents (a local same-algorithm copy; the caller vouches for it, as
+   * with `trustedId`). Reflink, else hardlink, else copy, as allowed (DESIGN 8); an object
+   * already here counts as present. The common cases cost one `linkat` (hardlink) or one
+   * open, O_TMPFILE, FICLONE and `linkat` (reflink): no presence check beforehand, EEXIST
+   * answers it.
+   *
+   * @throws {ObjectNotFoundError} when `from` lacks the object.
+   * @throws {CopyNotAllowedError} when neither link works and copying is not allowed.
+   */
+  importTrustedObject(
+    from: OwnedFd,
+    id: Uint8Array,
+    opts: { allowReflink?: boolean; allowHardlink?: boolean; allowCopy?: boolean } = {},
+  ): StoreMethod {
+    this.#assertWritable();
+    this.#unsynced = true;
+    if (id.length !== digestSize(this.algorithm)) {
+      throw new RangeError(`Trusted object id has ${id.length} bytes for ${this.algorithm}`);
+    }
+    const path = objectPathOf(id);
+    const rest = path.slice(3);
+    const fromDev = this.#deviceOf(from);
+    const sameFs = fromDev === this.objectsDevice();
+    // Reflinks are tried across st_dev too (btrfs subvolumes share extents); a failure is
+    // remembered for the device, as in storeObjectFromFile.
+    const canReflink = (opts.allowReflink ?? true) && !this.#forceNamed &&
+      !this.#noReflinkFrom.has(fromDev);
+    // Hardlinks by name need no open, but share the inode: only where nothing has to be
+    // sealed (an insecure repository); a secure one takes the measured path below.
+    if (!canReflink && opts.allowHardlink && sameFs && this.insecure) {
+      try {
+        linkAt(from, path, this.#objectSubdir(id[0], true)!, rest);
+        return "hardlinked";
+      } catch (e) {
+        if (isErrno(e, "EEXIST")) return "present";
+        if (isErrno(e, "ENOENT")) throw new ObjectNotFoundError(path, { cause: e });
+        if (!isErrno(e, "EXDEV", "EPERM", "EACCES", "EMLINK")) throw e;
+      }
+    }
+    let src: OwnedFd;
+    try {
+      src = openBeneath(from, path, { flags: C.O_RDONLY });
+    } catch (e) {
+      if (isErrno(e, "ENOENT")) throw new ObjectNotFoundError(path, { cause: e });
+      throw e;
+    }
+    using _src = src;
+    if (canReflink) {
+      let tmp: OwnedFd | undefined;
+      try {
+        tmp = openTmpfile(this.#objectSubdir(id[0], true)!, ".", 0o644);
+        ficlone(tmp, src);
+      } catch (e) {
+        tmp?.close();
+        tmp = undefined;
+        if (!isErrno(e, "EOPNOTSUPP", "EXDEV", "EINVAL", "ENOTTY", "ENOSYS")) throw e;
+        if (isErrno(e, "EOPNOTSUPP", "EXDEV", "ENOTTY", "ENOSYS")) this.#noReflinkFrom.add(fromDev);
+      }
+      if (tmp) {
+        using w = new ObjectWriter(this.#sink(), { expectedId: id, fd: tmp });
+        return w.finish().present ? "present" : "reflinked";
+      }
+    }
+    const r = this.storeObjectFromFile(src, {
+      allowReflink: false,
+      allowHardlink: opts.allowHardlink,
+      allowCopy: opts.allowCopy,
+      trustedId: id,
+    });
+    return r.method;
+  }
+
+  /** `st_dev` of a directory fd, remembered per fd (asked once per object otherwise). */
+  #deviceOf(fd: OwnedFd): bigint {
+    let dev = this.#devices.get(fd);
+    if (dev === undefined) {
+      dev = fstat(fd).dev;
+      this.#devices.set(fd, dev);
+    }
+    return dev;
+  }
+
   /** True when `objects/XX/<rest>` exists. */
   hasObject(id: Uint8Array): boolean {
     this.#assertOpen();
@@ -731,7 +827,7 @@ export class Repository implements Disposable {
     // Without objects/ yet (a fresh repository), its device is the repository root's: stat
     // the root rather than create objects/ as a side effect of asking.
     const objects = this.#objectsDir(false);
-    return fstat(objects ?? this.#root).dev;
+    return objects ? this.#deviceOf(objects) : fstat(this.#root).dev;
   }
 
   // ---------------------------------------------------------------- symlinks
@@ -832,16 +928,29 @@ export class Repository implements Disposable {
    * Order (DESIGN 9): every referenced object must already exist; the splitstream object is
    * stored, the filesystem synced, then the links are created.
    */
+  /**
+   * Store a splitstream as an object without naming it (name it later with
+   * {@link linkStreamObject}, after the rest of a batch): it is parsed, and every object and
+   * stream it references must already exist.
+   *
+   * @throws {StreamMismatchError} for a malformed splitstream.
+   * @throws {ObjectNotFoundError} for a missing reference.
+   */
+  storeStream(splitstream: Uint8Array, name = "splitstream"): Uint8Array {
+    this.#assertWritable();
+    const parsed = this.#parse(splitstream, name);
+    for (const ref of [...parsed.objectRefs, ...parsed.streamRefs]) {
+      if (!this.hasObject(ref)) throw new ObjectNotFoundError(objectPathOf(ref));
+    }
+    return this.storeObject(splitstream);
+  }
+
   writeStream(contentId: string, splitstream: Uint8Array, refName?: string): Uint8Array {
     this.#assertWritable();
     validateEntryName(contentId);
     if (refName !== undefined) refComponents(refName);
-    const parsed = this.#parse(splitstream, contentId);
-    for (const ref of [...parsed.objectRefs, ...parsed.streamRefs]) {
-      if (!this.hasObject(ref)) throw new ObjectNotFoundError(objectPathOf(ref));
-    }
-    const id = this.storeObject(splitstream);
-    this.sync();
+    const id = this.storeStream(splitstream, contentId);
+    this.#syncIfUnsynced();
     this.#symlink(`streams/${contentId}`, `objects/${objectPathOf(id)}`);
     if (refName !== undefined) {
       using streams = this.#openDirChain(["streams"], false)!;
@@ -849,6 +958,21 @@ export class Repository implements Disposable {
       this.#symlink(`streams/refs/${refName}`, `streams/${contentId}`);
     }
     return id;
+  }
+
+  /**
+   * Name an already stored splitstream object `streams/<contentId>` (a stream brought over
+   * whole by a local copy, with every object it references). The filesystem is synced first,
+   * so the name never points at anything not durable (DESIGN 9).
+   *
+   * @throws {ObjectNotFoundError} when the object is absent.
+   */
+  linkStreamObject(contentId: string, id: Uint8Array): void {
+    this.#assertWritable();
+    validateEntryName(contentId);
+    if (!this.hasObject(id)) throw new ObjectNotFoundError(objectPathOf(id));
+    this.#syncIfUnsynced();
+    this.#symlink(`streams/${contentId}`, `objects/${objectPathOf(id)}`);
   }
 
   /** The splitstream object ID named `streams/<contentId>`, or null. */
@@ -1009,7 +1133,7 @@ export class Repository implements Disposable {
     this.#assertWritable();
     if (name !== undefined) refComponents(name);
     const id = this.storeObject(bytes);
-    this.sync();
+    this.#syncIfUnsynced();
     const hex = toHex(id);
     this.#symlink(`images/${hex}`, `objects/${objectPathOf(id)}`);
     if (name !== undefined) {
@@ -1018,6 +1142,19 @@ export class Repository implements Disposable {
       this.#symlink(`images/refs/${name}`, `images/${hex}`);
     }
     return id;
+  }
+
+  /**
+   * Name an already stored EROFS object `images/<hex>` (an image brought over whole by a
+   * local copy). The filesystem is synced first (DESIGN 9).
+   *
+   * @throws {ObjectNotFoundError} when the object is absent.
+   */
+  linkImageObject(id: Uint8Array): void {
+    this.#assertWritable();
+    if (!this.hasObject(id)) throw new ObjectNotFoundError(objectPathOf(id));
+    this.#syncIfUnsynced();
+    this.#symlink(`images/${toHex(id)}`, `objects/${objectPathOf(id)}`);
   }
 
   /** Resolve an image name (hex digest, `refs/<name>`, or a bare ref name) to its ID. */
@@ -1067,6 +1204,12 @@ export class Repository implements Disposable {
   sync(): void {
     this.#assertOpen();
     syncfs(this.#root);
+    this.#unsynced = false;
+  }
+
+  /** Sync before a name when an object may have been stored since the last sync. */
+  #syncIfUnsynced(): void {
+    if (this.#unsynced) this.sync();
   }
 
   #internals(): RepositoryInternals {

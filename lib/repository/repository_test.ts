@@ -6,6 +6,7 @@ import {
   UnsupportedVersionError,
 } from "./meta.ts";
 import {
+  CopyNotAllowedError,
   MetadataMissingError,
   NotFoundError,
   ObjectDigestMismatchError,
@@ -23,7 +24,7 @@ import { assertNoFdLeak } from "../../tests/_helpers.ts";
 import { objectPathOf, toHex } from "./object_id.ts";
 import { CONTENT_TYPE, SplitstreamWriter } from "./splitstream.ts";
 import { fsverityDigest } from "../fsverity/hasher.ts";
-import { openPath } from "../../ffi/fs.ts";
+import { openPath, readAllAt } from "../../ffi/fs.ts";
 import * as C from "../../ffi/constants.ts";
 import { composefsImage } from "../../tests/repository_image_fixture.ts";
 
@@ -191,6 +192,40 @@ Deno.test("storeObjectFromFile: copy, hardlink with known id, present", async ()
       assert.equal(r.method, "hardlinked");
       assert.equal((await Deno.stat(`${dir}/src2`)).nlink, 2);
     }
+  });
+});
+
+function objectBytes(repo: Repository, id: Uint8Array): Uint8Array {
+  using fd = repo.openObject(id);
+  return readAllAt(fd);
+}
+
+Deno.test("importTrustedObject: hardlink by name, present, missing, copy refused", async () => {
+  await withTmp(async (dir) => {
+    using a = await Repository.init(`${dir}/a`, { algorithm: "sha256", insecure: true });
+    using b = await Repository.init(`${dir}/b`, { algorithm: "sha256", insecure: true });
+    const id = a.storeObject(gen(9000, 3));
+    const from = a.objectsDirFd();
+    const opts = { allowReflink: true, allowHardlink: true, allowCopy: false };
+    // Same filesystem, no reflinks on the test fs (ext4): a hardlink under the same name.
+    const first = b.importTrustedObject(from, id, opts);
+    assert.ok(first === "hardlinked" || first === "reflinked", first);
+    assert.equal(b.importTrustedObject(from, id, opts), "present");
+    assert.deepEqual(objectBytes(b, id), objectBytes(a, id));
+    assert.throws(
+      () => b.importTrustedObject(from, fsverityDigest(enc("absent"), "sha256"), opts),
+      ObjectNotFoundError,
+    );
+    // Neither link allowed and no copy: typed refusal, nothing stored.
+    const id2 = a.storeObject(gen(7000, 4));
+    assert.throws(
+      () => b.importTrustedObject(from, id2, { allowReflink: false, allowCopy: false }),
+      CopyNotAllowedError,
+    );
+    assert.equal(b.hasObject(id2), false);
+    assert.equal(b.importTrustedObject(from, id2, { allowReflink: false }), "copied");
+    assert.deepEqual(objectBytes(b, id2), objectBytes(a, id2));
+    assert.throws(() => b.importTrustedObject(from, new Uint8Array(64), opts), RangeError);
   });
 });
 
