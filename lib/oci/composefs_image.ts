@@ -10,6 +10,7 @@
  */
 
 import { readAllAt } from "../../ffi/fs.ts";
+import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import type { FormatVersion } from "../erofs/format.ts";
 import type { Directory } from "../erofs/tree.ts";
 import { writeErofs } from "../erofs/writer.ts";
@@ -28,7 +29,8 @@ import {
   type StoredImage,
   tagImage,
 } from "./image_store.ts";
-import { type ImageConfig, parseConfig } from "./manifest.ts";
+import { type ImageConfig, parseConfig, parseManifest } from "./manifest.ts";
+import { isImageConfig } from "./media_types.ts";
 import { buildImageTree, MergeError, MissingUsrError, type XattrFiltering } from "./merged_tree.ts";
 import { configRefName, configStreamName, manifestStreamName, validateTag } from "./names.ts";
 
@@ -170,6 +172,20 @@ export function computeImageId(
   );
 }
 
+/**
+ * EROFS images a same-algorithm local source already has for this image, beneath its
+ * `objects/` directory: the destination would generate byte-identical ones (same layers,
+ * same object ids, same writer), so they are linked instead of rebuilt.
+ */
+export interface PrebuiltImages {
+  /** The source repository's `objects/` directory (borrowed). */
+  objectsDir: OwnedFd;
+  /** Images by format version. */
+  images: LinkedImage[];
+  /** How they may be stored (the copy's reflink/hardlink/copy choices). */
+  store: { allowReflink: boolean; allowHardlink: boolean; allowCopy: boolean };
+}
+
 /** One generated (or already present) image. */
 export interface LinkedImage {
   /** Format version. */
@@ -208,11 +224,7 @@ function writeExternalStream(
   bytes: Uint8Array,
   name: string,
 ): Uint8Array {
-  using sw = new SplitstreamWriter(repo.algorithm, contentType);
-  for (const [k, v] of namedRefs) sw.addNamedRef(k, v);
-  const id = repo.storeObject(bytes);
-  sw.writeExternal(id, bytes.length);
-  return repo.writeStream(name, sw.finish());
+  return repo.writeStream(name, externalStreamBytes(repo, contentType, namedRefs, bytes));
 }
 
 function imagePresent(repo: Repository, id: Uint8Array): boolean {
@@ -233,6 +245,7 @@ export function ensureComposefsImage(
   repo: Repository,
   manifestDigest: string,
   opts: ComposefsImageOptions = {},
+  prebuilt?: PrebuiltImages,
 ): ComposefsImageResult {
   const img = resolveImage(repo, `@${manifestDigest}`);
   const result: ComposefsImageResult = {
@@ -257,6 +270,18 @@ export function ensureComposefsImage(
     const have = refs.get(keys[i]);
     if (have !== undefined && imagePresent(repo, have)) {
       result.images.push({ version: v, id: have });
+      continue;
+    }
+    const ready = opts.xattrs === undefined
+      ? prebuilt?.images.find((p) => p.version === v)
+      : undefined;
+    if (ready !== undefined) {
+      repo.importTrustedObject(prebuilt!.objectsDir, ready.id, prebuilt!.store);
+      repo.linkImageObject(ready.id);
+      result.images.push({ version: v, id: ready.id });
+      result.changed = true;
+      if (have === undefined || !idEqual(have, ready.id)) configChanged = true;
+      refs.set(keys[i], ready.id);
       continue;
     }
     if (tree === undefined) {
@@ -322,6 +347,20 @@ export function ensureComposefsImage(
   return result;
 }
 
+/**
+ * The composefs images `ref`'s config links that are present in `repo` (V2 and V1 keys), for
+ * a same-algorithm copy to link instead of rebuilding.
+ */
+export function linkedImages(repo: Repository, ref: string): LinkedImage[] {
+  const img = resolveImage(repo, ref);
+  const out: LinkedImage[] = [];
+  for (const version of [2, 1] as const) {
+    const id = img.configRefs.get(imageRefKey(version));
+    if (id !== undefined && imagePresent(repo, id)) out.push({ version, id });
+  }
+  return out;
+}
+
 /** What {@link finalizeComposefsImage} returns. */
 export interface FinalizedComposefsImage extends FinalizedImage {
   /** Images linked for the wanted formats (empty for artifacts). */
@@ -342,10 +381,23 @@ export function finalizeComposefsImage(
   layers: LayerRef[],
   tag?: string,
   opts: ComposefsImageOptions = {},
+  prebuilt?: PrebuiltImages,
 ): FinalizedComposefsImage {
   if (tag !== undefined) validateTag(tag);
+  if (prebuilt !== undefined) {
+    const whole = finalizeFromPrebuilt(
+      repo,
+      manifestBytes,
+      configBytes,
+      layers,
+      tag,
+      opts,
+      prebuilt,
+    );
+    if (whole !== null) return whole;
+  }
   const fin = finalizeImage(repo, manifestBytes, configBytes, layers);
-  const r = ensureComposefsImage(repo, fin.manifestDigest, opts);
+  const r = ensureComposefsImage(repo, fin.manifestDigest, opts, prebuilt);
   const out: FinalizedComposefsImage = {
     ...fin,
     configVerity: r.configVerity,
@@ -355,6 +407,87 @@ export function finalizeComposefsImage(
   if (r.skipped !== undefined) out.skipped = r.skipped;
   if (tag !== undefined) {
     tagImage(repo, fin.manifestDigest, tag);
+    out.tag = tag;
+  }
+  return out;
+}
+
+/** A splitstream holding `bytes` as its one external object, with these named refs. */
+function externalStreamBytes(
+  repo: Repository,
+  contentType: bigint,
+  namedRefs: [string, Uint8Array][],
+  bytes: Uint8Array,
+): Uint8Array {
+  using sw = new SplitstreamWriter(repo.algorithm, contentType);
+  for (const [k, v] of namedRefs) sw.addNamedRef(k, v);
+  sw.writeExternal(repo.storeObject(bytes), bytes.length);
+  return sw.finish();
+}
+
+/**
+ * A new container image whose composefs images a same-algorithm local source already has,
+ * in one batch: the EROFS objects, the config stream with its final named refs (the ones
+ * {@link ensureComposefsImage}'s rewrite would give it) and the manifest stream are stored,
+ * then named — the first name syncs, once — then the tag. Null when the batch does not
+ * apply (streams already present, an artifact, non-default xattr filtering, a format the
+ * source lacks): the general path runs instead.
+ */
+function finalizeFromPrebuilt(
+  repo: Repository,
+  manifestBytes: Uint8Array,
+  configBytes: Uint8Array,
+  layers: LayerRef[],
+  tag: string | undefined,
+  opts: ComposefsImageOptions,
+  prebuilt: PrebuiltImages,
+): FinalizedComposefsImage | null {
+  if (opts.xattrs !== undefined) return null;
+  const manifestDigest = sha256Digest(manifestBytes);
+  const configDigest = sha256Digest(configBytes);
+  const cName = configStreamName(configDigest);
+  const mName = manifestStreamName(manifestDigest);
+  if (repo.hasStream(cName) !== null || repo.hasStream(mName) !== null) return null;
+  const manifest = parseManifest(manifestBytes, manifestDigest);
+  if (!isImageConfig(manifest.config.mediaType) || manifest.config.digest !== configDigest) {
+    return null;
+  }
+  const images: LinkedImage[] = [];
+  for (const v of imageVersions(repo, opts.erofsVersion)) {
+    const ready = prebuilt.images.find((p) => p.version === v);
+    if (v === 0 || ready === undefined) return null;
+    images.push(ready);
+  }
+  for (const i of images) repo.importTrustedObject(prebuilt.objectsDir, i.id, prebuilt.store);
+  const layerRefs = layers.map((l): [string, Uint8Array] => [l.diffId, l.verity]);
+  // Image keys in composefs-rs write_config_raw order: composefs.image, then .v1.
+  const imageRefs = [...images].sort((a, b) => b.version - a.version)
+    .map((i): [string, Uint8Array] => [imageRefKey(i.version), i.id]);
+  const configVerity = repo.storeStream(
+    externalStreamBytes(repo, CONTENT_TYPE.OCI_CONFIG, [...layerRefs, ...imageRefs], configBytes),
+    cName,
+  );
+  const manifestVerity = repo.storeStream(
+    externalStreamBytes(
+      repo,
+      CONTENT_TYPE.OCI_MANIFEST,
+      [[configRefName(configDigest), configVerity], ...layerRefs],
+      manifestBytes,
+    ),
+    mName,
+  );
+  for (const i of images) repo.linkImageObject(i.id);
+  repo.linkStreamObject(cName, configVerity);
+  repo.linkStreamObject(mName, manifestVerity);
+  const out: FinalizedComposefsImage = {
+    manifestDigest,
+    configDigest,
+    manifestVerity,
+    configVerity,
+    images,
+  };
+  if (tag !== undefined) {
+    tagImage(repo, manifestDigest, tag);
     out.tag = tag;
   }
   return out;

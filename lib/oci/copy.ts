@@ -8,7 +8,8 @@
  */
 
 import type { HashAlgorithm } from "../fsverity/mod.ts";
-import type { LayerSink, LayerSource } from "./copy_endpoint.ts";
+import type { LayerSink, LayerSource, PutLayerResult } from "./copy_endpoint.ts";
+import type { LayerRef } from "./image_store.ts";
 import type { LayerStats } from "./layer_writer.ts";
 
 /** Progress of a copy, as typed events (the CLI renders them; the library never prints). */
@@ -180,41 +181,69 @@ export async function copyImage(
   // re-hashed and each diff_id checked.
   const trustedObjectNames = !opts.verify && source.localRepository === true &&
     source.algorithm === sink.algorithm;
-  const layers = [];
+  const layers: LayerRef[] = new Array(img.layerIds.length);
+  const pending: { index: number; diffId: string }[] = [];
   for (const [index, diffId] of img.layerIds.entries()) {
     const existing = await sink.hasLayer(diffId);
-    if (existing !== null) {
+    if (existing === null) pending.push({ index, diffId });
+    else {
       summary.layersSkipped++;
-      layers.push({ diffId, verity: existing });
+      layers[index] = { diffId, verity: existing };
       opts.onEvent?.({ type: "layer-skipped", index, diffId });
-      continue;
     }
-    opts.onEvent?.({ type: "layer-start", index, diffId });
-    await using transfer = await source.getLayer(diffId);
-    let bytes = 0;
-    const r = await sink.putLayer(diffId, transfer, {
-      allowReflink: true,
-      // Hardlinks only between repositories of one algorithm: in a secure repository the
-      // link would need fs-verity enabled in place on the source's file (cli-oci-cstor §3.4).
-      allowHardlink: source.algorithm === sink.algorithm,
-      allowCopy: !opts.zerocopy,
-      trustedObjectNames,
-      onProgress: (n) => {
-        bytes = n;
-        opts.onEvent?.({ type: "layer-progress", index, diffId, bytes: n });
-      },
-    });
+  }
+  const store = {
+    allowReflink: true,
+    // Hardlinks only between repositories of one algorithm: in a secure repository the
+    // link would need fs-verity enabled in place on the source's file (cli-oci-cstor §3.4).
+    allowHardlink: source.algorithm === sink.algorithm,
+    allowCopy: !opts.zerocopy,
+  };
+  const done = (index: number, diffId: string, bytes: number, r: PutLayerResult) => {
     summary.layersCopied++;
     summary.bytes += bytes;
     summary.objectsReflinked += r.stats.objectsReflinked;
     summary.objectsHardlinked += r.stats.objectsHardlinked;
     summary.objectsCopied += r.stats.objectsCopied;
     summary.objectsAlreadyPresent += r.stats.objectsAlreadyPresent;
-    layers.push({ diffId, verity: r.verity });
+    layers[index] = { diffId, verity: r.verity };
     opts.onEvent?.({ type: "layer-done", index, diffId, bytes, stats: r.stats });
+  };
+  // A same-algorithm local pair moves each layer's closure (its stream and objects, linked
+  // under the names they have), all layers in one batch so their names cost one sync;
+  // everything else travels as splitdirfdstream.
+  const closures = trustedObjectNames && sink.putLayerClosures && source.layerClosure
+    ? pending.flatMap((p) => {
+      const closure = source.layerClosure!(p.diffId);
+      return closure === null ? [] : [{ ...p, closure }];
+    })
+    : [];
+  if (closures.length > 0) {
+    for (const c of closures) opts.onEvent?.({ type: "layer-start", ...c });
+    const results = await sink.putLayerClosures!(closures, store);
+    for (const [i, c] of closures.entries()) done(c.index, c.diffId, c.closure.size, results[i]);
+  }
+  for (const { index, diffId } of pending) {
+    if (layers[index] !== undefined) continue;
+    opts.onEvent?.({ type: "layer-start", index, diffId });
+    let bytes = 0;
+    await using transfer = await source.getLayer(diffId);
+    const r = await sink.putLayer(diffId, transfer, {
+      ...store,
+      trustedObjectNames,
+      onProgress: (n: number) => {
+        bytes = n;
+        opts.onEvent?.({ type: "layer-progress", index, diffId, bytes: n });
+      },
+    });
+    done(index, diffId, bytes, r);
   }
   const tag = opts.name ?? img.tag;
-  const fin = await sink.finalizeImage(img.manifest, img.config, layers, tag);
+  // Same reasoning for the composefs images: a same-algorithm local sink would generate the
+  // source's EROFS byte for byte, so it links it.
+  const images = trustedObjectNames ? source.composefsImages?.(image) : undefined;
+  const prebuilt = images && images.images.length > 0 ? { ...images, store } : undefined;
+  const fin = await sink.finalizeImage(img.manifest, img.config, layers, tag, prebuilt);
   opts.onEvent?.({ type: "finalized", manifestDigest: fin.manifestDigest });
   summary.tag = tag ?? null;
   summary.configDigest = fin.configDigest;

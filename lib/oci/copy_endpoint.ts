@@ -17,8 +17,19 @@ import type { Repository } from "../repository/repository.ts";
 import { SplitdirfdstreamDecoderStream } from "../splitdirfdstream/decoder.ts";
 import { SplitdirfdstreamEncoderStream } from "../splitdirfdstream/encoder.ts";
 import { type FinalizedImage, type LayerRef, resolveImage } from "./image_store.ts";
-import { type ComposefsImageOptions, finalizeComposefsImage } from "./composefs_image.ts";
+import {
+  type ComposefsImageOptions,
+  finalizeComposefsImage,
+  linkedImages,
+  type PrebuiltImages,
+} from "./composefs_image.ts";
 import { drainChunks, produceLayer } from "./layer_sync.ts";
+import {
+  type ClosureImportOptions,
+  importLayerClosures,
+  type LayerClosure,
+  layerClosure,
+} from "./layer_closure.ts";
 import type { LayerStats } from "./layer_writer.ts";
 import { layerStreamName } from "./names.ts";
 import { listTags, resolveManifestDigest } from "./image_store.ts";
@@ -50,6 +61,15 @@ export interface LayerTransfer extends AsyncDisposable {
   dirfds: OwnedFd[];
 }
 
+/**
+ * A layer as its closure in a local repository: the stream object and the objects it
+ * references, all beneath `objectsDir` (borrowed from the source; valid while it is open).
+ */
+export interface LayerClosureTransfer extends LayerClosure {
+  /** The source repository's `objects/` directory. */
+  objectsDir: OwnedFd;
+}
+
 /** Where layers come from. */
 export interface LayerSource {
   /** fs-verity algorithm of the source repository. */
@@ -65,6 +85,16 @@ export interface LayerSource {
   inspect(image: string): Promise<SourceImage>;
   /** Stream one stored layer. */
   getLayer(diffId: string): Promise<LayerTransfer>;
+  /**
+   * A local repository's layer as its closure, for a same-algorithm sink in this process
+   * (see layer_closure.ts); null when the layer has to travel as a stream.
+   */
+  layerClosure?(diffId: string): LayerClosureTransfer | null;
+  /**
+   * A local repository's composefs images of `image` (beneath its `objects/`), which a
+   * same-algorithm sink in this process links instead of regenerating.
+   */
+  composefsImages?(image: string): Omit<PrebuiltImages, "store">;
 }
 
 /** How the sink may store objects. */
@@ -99,12 +129,22 @@ export interface LayerSink {
   hasLayer(diffId: string): Promise<Uint8Array | null>;
   /** Consume a layer; verifies its sha256 against `diffId` before naming anything. */
   putLayer(diffId: string, layer: LayerTransfer, opts: PutLayerOptions): Promise<PutLayerResult>;
+  /**
+   * Link trusted layer closures from a same-algorithm local source (objects are named by
+   * their digests there, so nothing is read or re-hashed); the layers are named together
+   * after their objects, with one sync.
+   */
+  putLayerClosures?(
+    layers: { diffId: string; closure: LayerClosureTransfer }[],
+    store: ClosureImportOptions,
+  ): Promise<PutLayerResult[]>;
   /** Write config and manifest streams (bytes kept exactly) and the tag, last. */
   finalizeImage(
     manifest: Uint8Array,
     config: Uint8Array,
     layers: LayerRef[],
     tag?: string,
+    prebuilt?: PrebuiltImages,
   ): Promise<FinalizedImage>;
 }
 
@@ -169,6 +209,18 @@ export class LocalRepositoryEndpoint implements LayerSource, LayerSink {
     });
   }
 
+  layerClosure(diffId: string): LayerClosureTransfer | null {
+    const c = layerClosure(this.#repo, diffId);
+    return c === null ? null : { ...c, objectsDir: this.#repo.objectsDirFd() };
+  }
+
+  putLayerClosures(
+    layers: { diffId: string; closure: LayerClosureTransfer }[],
+    store: ClosureImportOptions,
+  ): Promise<PutLayerResult[]> {
+    return importLayerClosures(this.#repo, layers, store);
+  }
+
   hasLayer(diffId: string): Promise<Uint8Array | null> {
     return Promise.resolve(this.#repo.hasStream(layerStreamName(diffId)));
   }
@@ -183,15 +235,28 @@ export class LocalRepositoryEndpoint implements LayerSource, LayerSink {
     return { verity: r.verity, stats: r.stats };
   }
 
+  composefsImages(image: string): Omit<PrebuiltImages, "store"> {
+    return { objectsDir: this.#repo.objectsDirFd(), images: linkedImages(this.#repo, image) };
+  }
+
   finalizeImage(
     manifest: Uint8Array,
     config: Uint8Array,
     layers: LayerRef[],
     tag?: string,
+    prebuilt?: PrebuiltImages,
   ): Promise<FinalizedImage> {
     // Config/manifest streams, the composefs image and the rewrite cascade, then the tag.
     return Promise.resolve(
-      finalizeComposefsImage(this.#repo, manifest, config, layers, tag, this.#imageOpts),
+      finalizeComposefsImage(
+        this.#repo,
+        manifest,
+        config,
+        layers,
+        tag,
+        this.#imageOpts,
+        prebuilt,
+      ),
     );
   }
 }

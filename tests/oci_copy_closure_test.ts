@@ -1,0 +1,159 @@
+/**
+ * `oci copy` between local repositories of one algorithm moves each layer's closure (its
+ * stream object and the objects it references) and the source's composefs image, linked
+ * under the names they have. These tests hold that shortcut to the general path: the result
+ * must be exactly what the splitdirfdstream path (`--verify`) writes and what regenerating
+ * the EROFS gives, and an interrupted batch must leave nothing named.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Repository } from "../lib/repository/repository.ts";
+import { ObjectNotFoundError } from "../lib/repository/errors.ts";
+import { pullImage } from "../lib/oci/pull.ts";
+import { copyImage } from "../lib/oci/copy.ts";
+import { LocalRepositoryEndpoint } from "../lib/oci/copy_endpoint.ts";
+import { resolveImage } from "../lib/oci/image_store.ts";
+import { computeImageId, linkedImageId } from "../lib/oci/composefs_image.ts";
+import { importLayerClosures, layerClosure } from "../lib/oci/layer_closure.ts";
+import { layerStreamName } from "../lib/oci/names.ts";
+import { writeDemoImage } from "../lib/demo/demo_image.ts";
+import { loopMount, tempDir } from "./_helpers.ts";
+
+const SMALL = { files: 150, maxFileSize: 48 * 1024 };
+
+async function pulled(dir: string): Promise<Repository> {
+  await writeDemoImage(join(dir, "layout"), "demo", SMALL);
+  const repo = await Repository.init(join(dir, "src"), { algorithm: "sha256", insecure: true });
+  await pullImage(repo, `oci:${join(dir, "layout")}:demo`, { tag: "demo" });
+  return repo;
+}
+
+function objectInode(repoPath: string, id: Uint8Array): number {
+  const hex = id.toHex();
+  return Deno.lstatSync(join(repoPath, "objects", hex.slice(0, 2), hex.slice(2))).ino!;
+}
+
+Deno.test("oci copy closure: same result as the splitdirfdstream path and a regenerated EROFS", async () => {
+  await using tmp = await tempDir();
+  using src = await pulled(tmp.path);
+  const srcImg = resolveImage(src, "demo");
+  const endpoints = async (name: string) => {
+    const repo = await Repository.init(join(tmp.path, name), {
+      algorithm: "sha256",
+      insecure: true,
+    });
+    return repo;
+  };
+  using linked = await endpoints("linked");
+  using streamed = await endpoints("streamed");
+  const a = await copyImage(
+    new LocalRepositoryEndpoint(src),
+    new LocalRepositoryEndpoint(linked),
+    "demo",
+  );
+  const b = await copyImage(
+    new LocalRepositoryEndpoint(src),
+    new LocalRepositoryEndpoint(streamed),
+    "demo",
+    { verify: true },
+  );
+  // Same filesystem (tmp), no reflinks on ext4: the closure is hardlinked.
+  assert.ok(a.objectsHardlinked > 0, JSON.stringify(a));
+  assert.equal(a.objectsCopied, 0);
+  assert.equal(a.layersCopied, 3);
+  assert.equal(a.bytes, b.bytes, "layer sizes reported alike");
+  for (const diffId of srcImg.config!.diffIds) {
+    const name = layerStreamName(diffId);
+    assert.equal(linked.hasStream(name)!.toHex(), streamed.hasStream(name)!.toHex(), name);
+    assert.equal(linked.hasStream(name)!.toHex(), src.hasStream(name)!.toHex(), name);
+  }
+  assert.equal(a.configVerity, b.configVerity, "config stream with the same named refs");
+  assert.equal(a.manifestVerity, b.manifestVerity);
+  assert.equal(a.manifestVerity, srcImg.manifestVerity.toHex());
+  // The linked EROFS is the one the destination would generate from its own layers.
+  const imageId = linkedImageId(linked, "demo");
+  assert.equal(imageId.toHex(), linkedImageId(streamed, "demo").toHex());
+  assert.equal(imageId.toHex(), computeImageId(linked, "demo").toHex());
+  assert.equal(
+    objectInode(join(tmp.path, "linked"), imageId),
+    objectInode(join(tmp.path, "src"), imageId),
+    "the source's image object was linked, not regenerated",
+  );
+  assert.equal(linked.fsck().ok, true);
+  assert.equal(streamed.fsck().ok, true);
+});
+
+Deno.test("oci copy closure: reflinks on xfs; across filesystems the closure is copied", async () => {
+  await using xfs = await loopMount("xfs");
+  using src = await pulled(xfs.path);
+  using dst = await Repository.init(join(xfs.path, "dst"), { algorithm: "sha256", insecure: true });
+  const s = await copyImage(
+    new LocalRepositoryEndpoint(src),
+    new LocalRepositoryEndpoint(dst),
+    "demo",
+    { zerocopy: true },
+  );
+  assert.ok(s.objectsReflinked > 0);
+  assert.equal(s.objectsHardlinked + s.objectsCopied, 0);
+  const id = linkedImageId(dst, "demo");
+  assert.notEqual(
+    objectInode(join(xfs.path, "dst"), id),
+    objectInode(join(xfs.path, "src"), id),
+    "a reflink is a new inode",
+  );
+  assert.equal(dst.fsck().ok, true);
+
+  // Across filesystems without --zerocopy the closure is copied byte for byte.
+  await using tmp = await tempDir();
+  using other = await Repository.init(join(tmp.path, "dst"), {
+    algorithm: "sha256",
+    insecure: true,
+  });
+  const c = await copyImage(
+    new LocalRepositoryEndpoint(src),
+    new LocalRepositoryEndpoint(other),
+    "demo",
+  );
+  assert.ok(c.objectsCopied > 0);
+  assert.equal(c.objectsReflinked + c.objectsHardlinked, 0);
+  assert.equal(c.manifestVerity, s.manifestVerity);
+  assert.equal(other.fsck().ok, true);
+});
+
+Deno.test("oci copy closure: a batch that fails midway names nothing; the re-run completes", async () => {
+  await using tmp = await tempDir();
+  using src = await pulled(tmp.path);
+  using dst = await Repository.init(join(tmp.path, "dst"), { algorithm: "sha256", insecure: true });
+  const diffIds = resolveImage(src, "demo").config!.diffIds;
+  const layers = diffIds.map((diffId) => ({
+    diffId,
+    closure: { ...layerClosure(src, diffId)!, objectsDir: src.objectsDirFd() },
+  }));
+  // The last layer's stream object is missing in the source: every object of the batch is
+  // stored before that is found, and no layer may be named.
+  const last = layers.at(-1)!.closure;
+  const bogus = { ...last, streamId: new Uint8Array(32).fill(0xab) };
+  await assert.rejects(
+    importLayerClosures(dst, [...layers.slice(0, -1), { ...layers.at(-1)!, closure: bogus }], {
+      allowReflink: true,
+      allowHardlink: true,
+      allowCopy: true,
+    }),
+    ObjectNotFoundError,
+  );
+  for (const d of diffIds) assert.equal(dst.hasStream(layerStreamName(d)), null, d);
+  const report = dst.fsck();
+  assert.equal(report.ok, true, JSON.stringify(report.errors));
+  assert.ok(report.objectsChecked > 0, "the objects of the batch were stored");
+
+  const s = await copyImage(
+    new LocalRepositoryEndpoint(src),
+    new LocalRepositoryEndpoint(dst),
+    "demo",
+  );
+  assert.equal(s.layersCopied, 3);
+  assert.ok(s.objectsAlreadyPresent > 0, "objects of the failed batch are reused");
+  assert.equal(dst.fsck().ok, true);
+  assert.equal(s.manifestVerity, resolveImage(src, "demo").manifestVerity.toHex());
+});
