@@ -143,6 +143,25 @@ Deno.test("oci copy: same algorithm on xfs reflinks every object (also with --ze
   }
 });
 
+Deno.test("oci copy: sha256 -> sha512 on xfs reflinks the bytes and names them by sha512", async () => {
+  await using xfs = await loopMount("xfs");
+  using src = await pulledRepo(xfs.path, "sha256");
+  const path = join(xfs.path, "dst512");
+  using dst = await Repository.init(path, { algorithm: "sha512", insecure: true });
+  const s = await copyImage(
+    new LocalRepositoryEndpoint(src),
+    new LocalRepositoryEndpoint(dst),
+    "demo",
+  );
+  // The clone is hashed from the (immutable, cached) source object: the names must still be
+  // the sha512 fs-verity digests of what was linked.
+  assert.ok(s.objectsReflinked > 0, JSON.stringify(s));
+  assert.equal(s.objectsCopied + s.objectsHardlinked, 0);
+  assert.equal(await assertLayersMatchDiffIds(dst, "demo"), 3);
+  assert.equal(dst.fsck().ok, true);
+  await assertObjectsMatchFsverity(path, "sha512");
+});
+
 Deno.test("oci copy: same algorithm on ext4 hardlinks objects (no reflink there)", async () => {
   await using ext4 = await loopMount("ext4");
   using src = await pulledRepo(ext4.path, "sha512");

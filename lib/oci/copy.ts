@@ -231,6 +231,8 @@ export async function copyImage(
     const r = await sink.putLayer(diffId, transfer, {
       ...store,
       trustedObjectNames,
+      // A repository this process opened: its objects are immutable.
+      stableSource: source.localRepository === true,
       onProgress: (n: number) => {
         bytes = n;
         opts.onEvent?.({ type: "layer-progress", index, diffId, bytes: n });

@@ -107,6 +107,8 @@ export interface PutLayerOptions {
   allowCopy: boolean;
   /** Take FileBackedData names as trusted object ids (see `DrainOptions.trustedObjectNames`). */
   trustedObjectNames?: boolean;
+  /** The producer's files are never modified (see `DrainOptions.stableSource`). */
+  stableSource?: boolean;
   /** Layer bytes consumed so far. */
   onProgress?: (bytes: number) => void;
 }

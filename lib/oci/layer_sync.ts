@@ -48,6 +48,12 @@ export interface DrainOptions {
    * for producers across a trust boundary (varlink clients, containers-storage).
    */
   trustedObjectNames?: boolean;
+  /**
+   * Nobody modifies the producer's files while they are drained (a repository this process
+   * opened): reflinked objects are hashed from the producer's file, usually in the page
+   * cache, rather than from the fresh clone. Never for producers across a trust boundary.
+   */
+  stableSource?: boolean;
   /** Called with the number of layer bytes consumed so far (for progress). */
   onProgress?: (bytes: number) => void;
 }
@@ -86,6 +92,7 @@ export async function drainChunks(
         allowReflink: opts.allowReflink ?? true,
         allowHardlink: opts.allowHardlink ?? false,
         allowCopy: opts.allowCopy ?? true,
+        stableSource: opts.stableSource ?? false,
       };
       // Only a trusted local repository's names are object ids; otherwise names are only
       // names: the repository hashes what it stores, so a lying producer cannot alias an object.

@@ -82,6 +82,8 @@ export interface FileFromFdOptions {
   allowCopy: boolean;
   /** The object ID if the caller already knows it (skips hashing for the object name). */
   knownId?: Uint8Array;
+  /** Nobody modifies the source file (see `Repository.storeObjectFromFile`). */
+  stableSource?: boolean;
 }
 
 /** A content writer accepting `write`/`finish`, as `Repository.createObjectWriter()` returns. */
@@ -287,6 +289,7 @@ export class LayerWriter implements Disposable {
       allowHardlink: opts.allowHardlink,
       allowCopy: opts.allowCopy,
       knownId: opts.knownId,
+      stableSource: opts.stableSource,
       tap: (chunk) => this.#sha.update(chunk),
     });
     if (!r.tapped) {

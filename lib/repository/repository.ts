@@ -584,7 +584,10 @@ export class Repository implements Disposable {
    * allowed and on the objects filesystem), else a copy. The digest is computed from the
    * bytes that are linked (`tap` sees them), except with `trustedId`: then the caller vouches
    * that the file is an object of a repository of this algorithm named `trustedId` (a local
-   * same-algorithm copy) and nothing is read unless a copy is needed.
+   * same-algorithm copy) and nothing is read unless a copy is needed. With `stableSource`
+   * the caller vouches that nobody modifies `src` (an object of a local repository): a
+   * reflink is then hashed from `src`, whose pages are usually cached, instead of from the
+   * fresh clone, whose pages never are (its reads go to the disk).
    */
   storeObjectFromFile(
     src: OwnedFd,
@@ -594,6 +597,7 @@ export class Repository implements Disposable {
       allowCopy?: boolean;
       knownId?: Uint8Array;
       trustedId?: Uint8Array;
+      stableSource?: boolean;
       tap?: (chunk: Uint8Array) => void;
     } = {},
   ): { id: Uint8Array; method: StoreMethod; tapped: boolean } {
@@ -630,7 +634,10 @@ export class Repository implements Disposable {
         if (isErrno(e, "EOPNOTSUPP", "EXDEV", "ENOTTY", "ENOSYS")) this.#noReflinkFrom.add(srcDev);
       }
       if (tmp) {
-        const id = trusted ?? fsverityDigestFd(tmp, this.algorithm, opts.tap);
+        // A clone shares the source's extents, not its page cache: hash whichever is
+        // safe and cheap to read (a secure repository re-measures the clone when sealing).
+        const id = trusted ??
+          fsverityDigestFd(opts.stableSource ? src : tmp, this.algorithm, opts.tap);
         using w = new ObjectWriter(this.#sink(), { expectedId: id, fd: tmp });
         const r = w.finish();
         return { id, method: r.present ? "present" : "reflinked", tapped: !trusted };
