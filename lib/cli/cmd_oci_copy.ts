@@ -68,8 +68,11 @@ export const ociCopyCommand: CommandSpec = {
   summary: "Copy an image from another repository (the global repository is the destination)",
   synopsis: "IMAGE",
   help: "IMAGE is a tag in the source repository or @sha256:<manifest digest>. Each layer " +
-    "travels as a splitdirfdstream; objects are reflinked, else hardlinked (same algorithm " +
-    "and filesystem), else copied. --name defaults to the source's tag.",
+    "travels as a splitdirfdstream and is re-hashed; between two local repositories of one " +
+    "algorithm each layer's stream, its objects and the composefs image are linked under " +
+    "the names they have instead (--verify: stream and re-hash anyway). Objects are " +
+    "reflinked, else hardlinked (same algorithm and filesystem), else copied. --name " +
+    "defaults to the source's tag.",
   positionals: { min: 1, max: 1 },
   options: {
     from: { type: "string", valueName: "PATH", description: "Source repository (required)" },
@@ -86,7 +89,8 @@ export const ociCopyCommand: CommandSpec = {
     },
     verify: {
       type: "boolean",
-      description: "Re-hash every object and check diff_ids even between local repositories",
+      description:
+        "Stream every layer, re-hash every object and check diff_ids even between local repositories",
     },
     json: { type: "boolean", description: "Print the summary as JSON" },
   },
