@@ -308,6 +308,7 @@ export {
   VarlinkTransportError,
 } from "./lib/varlink/mod.ts";
 export {
+  type LayerClosureTransfer,
   type LayerSink,
   type LayerSource,
   type LayerTransfer,
@@ -339,7 +340,9 @@ export {
   type LinkedImage,
   linkedImageId,
   NoComposefsImageError,
+  type PrebuiltImages,
 } from "./lib/oci/composefs_image.ts";
+export type { ClosureImportOptions, LayerClosure } from "./lib/oci/layer_closure.ts";
 export {
   KernelFeatureError,
   mountComposefs,

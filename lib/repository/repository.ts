@@ -931,11 +931,6 @@ export class Repository implements Disposable {
   // ---------------------------------------------------------------- streams
 
   /**
-   * Store a splitstream and name it `streams/<contentId>` (and `streams/refs/<refName>`).
-   * Order (DESIGN 9): every referenced object must already exist; the splitstream object is
-   * stored, the filesystem synced, then the links are created.
-   */
-  /**
    * Store a splitstream as an object without naming it (name it later with
    * {@link linkStreamObject}, after the rest of a batch): it is parsed, and every object and
    * stream it references must already exist.
@@ -952,6 +947,11 @@ export class Repository implements Disposable {
     return this.storeObject(splitstream);
   }
 
+  /**
+   * Store a splitstream and name it `streams/<contentId>` (and `streams/refs/<refName>`).
+   * Order (DESIGN 9): every referenced object must already exist; the splitstream object is
+   * stored, the filesystem synced, then the links are created.
+   */
   writeStream(contentId: string, splitstream: Uint8Array, refName?: string): Uint8Array {
     this.#assertWritable();
     validateEntryName(contentId);
