@@ -157,3 +157,50 @@ Deno.test("oci copy closure: a batch that fails midway names nothing; the re-run
   assert.equal(dst.fsck().ok, true);
   assert.equal(s.manifestVerity, resolveImage(src, "demo").manifestVerity.toHex());
 });
+
+Deno.test("oci copy closure: SIGKILL at any object or name leaves fsck clean; the re-run completes", async () => {
+  await using tmp = await tempDir();
+  using src = await pulled(tmp.path);
+  const total = resolveImage(src, "demo").config!.diffIds
+    .reduce((n, d) => n + layerClosure(src, d)!.objectIds.length + 1, 0);
+  src.close();
+  const child = new URL("./copy_kill_child.ts", import.meta.url).pathname;
+  // Objects: the first, one in the middle, the last layer stream object; names: the first
+  // layer name (after the one sync), the composefs image, the manifest (the last name).
+  const points: [string, number][] = [
+    ["object", 1],
+    ["object", Math.floor(total / 2)],
+    ["object", total],
+    ["name", 1],
+    ["name", 4],
+    ["name", 6],
+  ];
+  for (const [where, n] of points) {
+    const dst = join(tmp.path, `dst-${where}-${n}`);
+    (await Repository.init(dst, { algorithm: "sha256", insecure: true })).close();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", child, join(tmp.path, "src"), dst, where, String(n)],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const context = `killed at ${where} ${n}`;
+    assert.equal(out.signal, "SIGKILL", `${context}: ${new TextDecoder().decode(out.stderr)}`);
+    {
+      using d = await Repository.open(dst, { write: false });
+      const report = d.fsck();
+      assert.equal(report.ok, true, `${context}: ${JSON.stringify(report.errors.slice(0, 3))}`);
+      assert.equal(d.listStreamRefs("oci").length, 0, `${context}: the tag is written last`);
+      if (where === "name" || n > 1) assert.ok(report.objectsChecked > 0, `${context}: objects`);
+    }
+    using from = await Repository.open(join(tmp.path, "src"), { write: false });
+    using d = await Repository.open(dst, { write: true });
+    const s = await copyImage(
+      new LocalRepositoryEndpoint(from),
+      new LocalRepositoryEndpoint(d),
+      "demo",
+    );
+    assert.equal(s.tag, "demo", context);
+    assert.equal(d.fsck().ok, true, context);
+    assert.equal(linkedImageId(d, "demo").toHex(), computeImageId(d, "demo").toHex(), context);
+  }
+});
