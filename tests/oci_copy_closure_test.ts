@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { Repository } from "../lib/repository/repository.ts";
 import { ObjectNotFoundError } from "../lib/repository/errors.ts";
 import { pullImage } from "../lib/oci/pull.ts";
-import { copyImage } from "../lib/oci/copy.ts";
+import { type CopyEvent, copyImage } from "../lib/oci/copy.ts";
 import { LocalRepositoryEndpoint } from "../lib/oci/copy_endpoint.ts";
 import { resolveImage } from "../lib/oci/image_store.ts";
 import { computeImageId, linkedImageId } from "../lib/oci/composefs_image.ts";
@@ -47,11 +47,21 @@ Deno.test("oci copy closure: same result as the splitdirfdstream path and a rege
   };
   using linked = await endpoints("linked");
   using streamed = await endpoints("streamed");
+  const events: CopyEvent[] = [];
   const a = await copyImage(
     new LocalRepositoryEndpoint(src),
     new LocalRepositoryEndpoint(linked),
     "demo",
+    { onEvent: (e) => events.push(e) },
   );
+  // Progress per layer, in order: start, (progress…), done with the layer's whole size.
+  for (let i = 0; i < 3; i++) {
+    const mine = events.filter((e) => "index" in e && e.index === i).map((e) => e.type);
+    assert.equal(mine[0], "layer-start", `layer ${i}: ${mine}`);
+    assert.equal(mine.at(-1), "layer-done", `layer ${i}: ${mine}`);
+  }
+  const doneBytes = events.flatMap((e) => e.type === "layer-done" ? [e.bytes] : []);
+  assert.equal(doneBytes.reduce((x, y) => x + y, 0), a.bytes);
   const b = await copyImage(
     new LocalRepositoryEndpoint(src),
     new LocalRepositoryEndpoint(streamed),

@@ -219,8 +219,14 @@ export async function copyImage(
     })
     : [];
   if (closures.length > 0) {
-    for (const c of closures) opts.onEvent?.({ type: "layer-start", ...c });
-    const results = await sink.putLayerClosures!(closures, store);
+    const results = await sink.putLayerClosures!(closures, store, (i, bytes) => {
+      const { index, diffId } = closures[i];
+      opts.onEvent?.(
+        bytes === 0
+          ? { type: "layer-start", index, diffId }
+          : { type: "layer-progress", index, diffId, bytes },
+      );
+    });
     for (const [i, c] of closures.entries()) done(c.index, c.diffId, c.closure.size, results[i]);
   }
   for (const { index, diffId } of pending) {

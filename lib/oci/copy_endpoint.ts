@@ -134,11 +134,13 @@ export interface LayerSink {
   /**
    * Link trusted layer closures from a same-algorithm local source (objects are named by
    * their digests there, so nothing is read or re-hashed); the layers are named together
-   * after their objects, with one sync.
+   * after their objects, with one sync. `onProgress` gets each layer's (estimated) bytes
+   * done: 0 when it starts, its size when its objects are in.
    */
   putLayerClosures?(
     layers: { diffId: string; closure: LayerClosureTransfer }[],
     store: ClosureImportOptions,
+    onProgress?: (layer: number, bytes: number) => void,
   ): Promise<PutLayerResult[]>;
   /** Write config and manifest streams (bytes kept exactly) and the tag, last. */
   finalizeImage(
@@ -219,8 +221,9 @@ export class LocalRepositoryEndpoint implements LayerSource, LayerSink {
   putLayerClosures(
     layers: { diffId: string; closure: LayerClosureTransfer }[],
     store: ClosureImportOptions,
+    onProgress?: (layer: number, bytes: number) => void,
   ): Promise<PutLayerResult[]> {
-    return importLayerClosures(this.#repo, layers, store);
+    return importLayerClosures(this.#repo, layers, store, onProgress);
   }
 
   hasLayer(diffId: string): Promise<Uint8Array | null> {

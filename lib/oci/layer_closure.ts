@@ -17,6 +17,9 @@ import { CONTENT_TYPE } from "../repository/splitstream.ts";
 import { emptyLayerStats, type LayerStats } from "./layer_writer.ts";
 import { layerStreamName } from "./names.ts";
 
+/** Objects between two progress reports (a few ms of linking). */
+const PROGRESS_EVERY = 512;
+
 /** A layer's splitstream object and the objects it references, by id. */
 export interface LayerClosure {
   /** fs-verity id of the layer splitstream. */
@@ -65,11 +68,18 @@ export async function importLayerClosures(
   repo: Repository,
   layers: { diffId: string; closure: LayerClosure & { objectsDir: OwnedFd } }[],
   store: ClosureImportOptions,
+  onProgress?: (layer: number, bytes: number) => void,
 ): Promise<{ verity: Uint8Array; stats: LayerStats }[]> {
   const out = [];
-  for (const { closure } of layers) {
+  for (const [index, { closure }] of layers.entries()) {
     const stats = emptyLayerStats();
-    for (const id of closure.objectIds) {
+    const total = closure.objectIds.length;
+    onProgress?.(index, 0);
+    for (const [i, id] of closure.objectIds.entries()) {
+      // Object sizes are not known without a stat each: report the share of objects done.
+      if (i > 0 && i % PROGRESS_EVERY === 0) {
+        onProgress?.(index, Math.floor(closure.size * i / total));
+      }
       const method = repo.importTrustedObject(closure.objectsDir, id, store);
       if (method === "reflinked") stats.objectsReflinked++;
       else if (method === "hardlinked") stats.objectsHardlinked++;
@@ -80,6 +90,7 @@ export async function importLayerClosures(
     }
     // The stream object last (it is not one of the layer's objects: not counted).
     repo.importTrustedObject(closure.objectsDir, closure.streamId, store);
+    onProgress?.(index, closure.size);
     out.push({ verity: closure.streamId, stats });
   }
   for (const { diffId, closure } of layers) {
