@@ -6,6 +6,8 @@
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { HashAlgorithm } from "../lib/fsverity/mod.ts";
 import { openFdCount } from "../ffi/owned_fd.ts";
 import { startEventLoop } from "../ffi/event_loop.ts";
 
@@ -167,4 +169,30 @@ export async function assertNoFdLeak<T>(fn: () => T | Promise<T>): Promise<T> {
   const after = openFdCount();
   assert.equal(after, before, `fd leak: ${before} open before, ${after} after`);
   return result;
+}
+
+/** `fsverity digest` (the oracle) agrees with the name of every object in `repo`. */
+export async function assertObjectsMatchFsverity(
+  repoPath: string,
+  alg: HashAlgorithm,
+): Promise<number> {
+  const fsverity = requireCommand("fsverity");
+  const files: string[] = [];
+  for await (const d of Deno.readDir(join(repoPath, "objects"))) {
+    if (!d.isDirectory) continue;
+    for await (const f of Deno.readDir(join(repoPath, "objects", d.name))) {
+      files.push(join(repoPath, "objects", d.name, f.name));
+    }
+  }
+  assert.ok(files.length > 0, "repository has no objects");
+  for (let i = 0; i < files.length; i += 200) {
+    const batch = files.slice(i, i + 200);
+    const out = await run(fsverity, ["digest", `--hash-alg=${alg}`, ...batch]);
+    for (const line of out.stdout.trim().split("\n")) {
+      const [digest, path] = line.split(" ");
+      const parts = path.split("/");
+      assert.equal(digest, `${alg}:${parts.at(-2)}${parts.at(-1)}`, `object ${path}`);
+    }
+  }
+  return files.length;
 }

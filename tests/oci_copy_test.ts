@@ -13,7 +13,7 @@ import { resolveImage } from "../lib/oci/image_store.ts";
 import { layerStreamName } from "../lib/oci/names.ts";
 import { writeDemoImage } from "../lib/demo/demo_image.ts";
 import type { HashAlgorithm } from "../lib/fsverity/mod.ts";
-import { loopMount, requireCommand, run, tempDir } from "./_helpers.ts";
+import { assertObjectsMatchFsverity, loopMount, tempDir } from "./_helpers.ts";
 
 const SMALL = { files: 120, maxFileSize: 48 * 1024 };
 
@@ -32,29 +32,6 @@ async function assertLayersMatchDiffIds(repo: Repository, tag: string): Promise<
     assert.equal("sha256:" + await sha256Hex(repo.catStream(layerStreamName(d))), d);
   }
   return diffIds.length;
-}
-
-/** `fsverity digest` (the oracle) agrees with the name of every object in `repo`. */
-async function assertObjectsMatchFsverity(repoPath: string, alg: HashAlgorithm): Promise<number> {
-  const fsverity = requireCommand("fsverity");
-  const files: string[] = [];
-  for await (const d of Deno.readDir(join(repoPath, "objects"))) {
-    if (!d.isDirectory) continue;
-    for await (const f of Deno.readDir(join(repoPath, "objects", d.name))) {
-      files.push(join(repoPath, "objects", d.name, f.name));
-    }
-  }
-  assert.ok(files.length > 0, "repository has no objects");
-  for (let i = 0; i < files.length; i += 200) {
-    const batch = files.slice(i, i + 200);
-    const out = await run(fsverity, ["digest", `--hash-alg=${alg}`, ...batch]);
-    for (const line of out.stdout.trim().split("\n")) {
-      const [digest, path] = line.split(" ");
-      const parts = path.split("/");
-      assert.equal(digest, `${alg}:${parts.at(-2)}${parts.at(-1)}`, `object ${path}`);
-    }
-  }
-  return files.length;
 }
 
 async function pulledRepo(
