@@ -19,7 +19,7 @@ import {
 } from "../lib/oci/cstor/errors.ts";
 import { StorageConfError } from "../lib/oci/cstor/storage_conf.ts";
 import { DigestHasher } from "../lib/oci/digest.ts";
-import { loopMount, requireCommand, run, tempDir } from "./_helpers.ts";
+import { assertObjectsMatchFsverity, loopMount, requireCommand, run, tempDir } from "./_helpers.ts";
 import { buildUmociLayout, copyToStore, FIXTURE_NAME, unmountStore } from "./_cstor_fixture.ts";
 
 async function sha256OfStream(s: ReadableStream<Uint8Array>): Promise<string> {
@@ -335,5 +335,8 @@ Deno.test("cstor: on xfs, objects are reflinked from the store, never copied", a
     for (const l of r.layers) {
       assert.equal(await sha256OfStream(exportLayer(repo, l.diffId)), l.diffId);
     }
+    // Reflinked objects are hashed from the store's files: their names must still be the
+    // fs-verity digests of what was linked.
+    await assertObjectsMatchFsverity(`${xfs.path}/repo-${zeroCopy}`, "sha256");
   }
 });

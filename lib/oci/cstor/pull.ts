@@ -127,6 +127,9 @@ export async function pullFromContainersStorage(
         allowReflink: true,
         allowHardlink: true,
         allowCopy: !opts.zeroCopy,
+        // Layer diff files are immutable under the store's read lock (they are hardlinked
+        // into the repository on the same premise): hash them rather than the cold clone.
+        stableSource: true,
         onProgress: (read) =>
           opts.onEvent?.({ type: "layer-progress", index: i, digest: l.digest, read, size }),
       });
