@@ -11,6 +11,8 @@
 
 /** Go's `crc64.ISO` polynomial, reflected: high half 0xD8000000, low half 0. */
 const POLY_HI = 0xd8000000;
+/** Word loads read bytes in host order: the fast path is only for little-endian hosts. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Slicing-by-8 uses 8 tables of 256 entries. */
 const SLICES = 8;
 
@@ -73,7 +75,7 @@ export class Crc64 {
       hi = (TH[idx] ^ (hi >>> 8)) >>> 0;
       i++;
     }
-    const words = (n - i) >>> 3;
+    const words = LITTLE_ENDIAN ? (n - i) >>> 3 : 0;
     if (words > 0) {
       const w = new Uint32Array(data.buffer, data.byteOffset + i, words * 2);
       for (let j = 0; j < w.length; j += 2) {
