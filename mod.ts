@@ -268,6 +268,7 @@ export {
   parseIdl,
   parseJson,
   type PeerCredentials,
+  ProducerPool,
   type PullFrame,
   type PutLayerReply,
   type ReceivedLayer,

@@ -821,6 +821,34 @@ Deno.test("composefs varlink: a Pull stops when its client goes away, and tags n
   });
 });
 
+Deno.test("composefs varlink: disposing the service stops GetLayer producers nobody consumed", async () => {
+  await using tmp = await tempDir();
+  const f = await fixture(tmp.path);
+  await assertNoFdLeak(async () => {
+    using svc = createComposefsService({ maxProducers: 4 });
+    const server = new VarlinkServer(svc.service);
+    const sock = join(tmp.path, "s.sock");
+    const { served } = server.listen(sock);
+    try {
+      using c = await ComposefsClient.connect(sock);
+      const h = (await c.openRepository({ path: f.a })).handle;
+      const diffIds: string[] = JSON.parse((await c.inspect(h, "demo")).config).rootfs.diff_ids;
+      // Two transfers, never read and never closed by the client until after the service
+      // is gone: their producers wait on a full pipe or on the keepalive.
+      const transfers = [await c.getLayer(h, diffIds[0]), await c.getLayer(h, diffIds[1])];
+      await server.close();
+      await served;
+      svc[Symbol.dispose]();
+      // The client's ends close afterwards: the producers' fds must already be gone (the
+      // leak check counts right after this block) and nothing may touch a closed fd.
+      for (const t of transfers) t[Symbol.dispose]();
+    } finally {
+      await server.close();
+      await served;
+    }
+  });
+});
+
 Deno.test("composefs varlink: live GetLayer producers are capped until their consumers finish", async () => {
   await using tmp = await tempDir();
   const f = await fixture(tmp.path);

@@ -7,7 +7,8 @@
 
 import { HandleTable } from "./handles.ts";
 import { repositoryInterface, type RepositoryOpenDefaults } from "./repository_service.ts";
-import { ociInterface } from "./oci_service.ts";
+import { MAX_PRODUCERS, ociInterface } from "./oci_service.ts";
+import { ProducerPool } from "./producer_pool.ts";
 import { VarlinkService, type VarlinkServiceOptions } from "./service.ts";
 
 /** Identification of our server in `org.varlink.service.GetInfo` (spec §1.8). */
@@ -28,7 +29,8 @@ export interface ComposefsServiceOptions extends RepositoryOpenDefaults, Varlink
 
 /**
  * A {@link VarlinkService} with both composefs interfaces. Dispose the returned handle table
- * (or the whole object) to close every repository the clients opened.
+ * to close every repository the clients opened, or the whole object to also stop live
+ * GetLayer producers.
  *
  * @example
  * ```ts
@@ -48,6 +50,15 @@ export function createComposefsService(
   const handles = new HandleTable();
   const service = new VarlinkService(COMPOSEFS_SERVICE_INFO, options);
   service.add(repositoryInterface(handles, options));
-  service.add(ociInterface(handles, { log: options.log, maxProducers: options.maxProducers }));
-  return { service, handles, [Symbol.dispose]: () => handles[Symbol.dispose]() };
+  const producers = new ProducerPool(options.maxProducers ?? MAX_PRODUCERS);
+  service.add(ociInterface(handles, { log: options.log, producers }));
+  return {
+    service,
+    handles,
+    [Symbol.dispose]: () => {
+      // Live GetLayer producers first: they hold dups of repository directories.
+      producers[Symbol.dispose]();
+      handles[Symbol.dispose]();
+    },
+  };
 }

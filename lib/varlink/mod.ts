@@ -142,6 +142,7 @@ export {
   ociInterface,
   type OciServiceOptions,
 } from "./oci_service.ts";
+export { ProducerPool } from "./producer_pool.ts";
 export {
   type CheckReply,
   ComposefsClient,

@@ -12,6 +12,7 @@
 
 import { openPath, pipe } from "../../ffi/fs.ts";
 import { readableFromFd, writableToFd } from "../../ffi/fd_stream.ts";
+import { cancelWaits } from "../../ffi/event_loop.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import type { Repository } from "../repository/repository.ts";
 import { fromHex, toHex } from "../repository/object_id.ts";
@@ -46,6 +47,7 @@ import {
 import { FdLimitExceededError } from "../splitdirfdstream/errors.ts";
 import { OciError } from "./errors.ts";
 import type { HandleTable } from "./handles.ts";
+import { ProducerPool } from "./producer_pool.ts";
 import type { InterfaceDefinition, MethodReply } from "./service.ts";
 import type { JsonObject, JsonValue } from "./protocol.ts";
 import OCI_IDL from "./org.composefs.Oci.varlink" with { type: "text" };
@@ -62,6 +64,8 @@ export interface OciServiceOptions {
   log?: (message: string) => void;
   /** Most GetLayer producers alive at once (default {@link MAX_PRODUCERS}). */
   maxProducers?: number;
+  /** The pool of live producers (disposing it stops them); default a private one. */
+  producers?: ProducerPool;
 }
 
 /**
@@ -69,12 +73,6 @@ export interface OciServiceOptions {
  * (spec §4.3.4) and holds a few fds, so a client could otherwise pin them without bound (§5).
  */
 export const MAX_PRODUCERS = 64;
-
-/** Live GetLayer producers of one service. */
-interface ProducerSlots {
-  live: number;
-  readonly max: number;
-}
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -214,7 +212,8 @@ export function ociInterface(
   options: OciServiceOptions = {},
 ): InterfaceDefinition {
   const log = options.log ?? (() => {});
-  const producers: ProducerSlots = { live: 0, max: options.maxProducers ?? MAX_PRODUCERS };
+  const producers = options.producers ??
+    new ProducerPool(options.maxProducers ?? MAX_PRODUCERS);
   return {
     idl: OCI_IDL,
     internalError: (e) => OciError.internal(message(e), { cause: e }),
@@ -515,7 +514,7 @@ async function* getLayer(
   p: JsonObject,
   more: boolean,
   log: (m: string) => void,
-  producers: ProducerSlots,
+  producers: ProducerPool,
 ): AsyncGenerator<MethodReply> {
   const params = p.params as JsonObject;
   const diffId = params.diff_id as string | null | undefined;
@@ -526,7 +525,7 @@ async function* getLayer(
   const repo = repoFor(handles, p.handle);
   const streamName = layerStreamName(diffId);
   if (repo.hasStream(streamName) === null) throw OciError.noSuchLayer(diffId);
-  if (producers.live >= producers.max) {
+  if (!producers.hasRoom) {
     throw OciError.internal(
       `GetLayer: ${producers.live} layer transfers are in progress (the limit); close finished ones first`,
     );
@@ -586,7 +585,15 @@ async function* getLayer(
       );
     },
   });
-  producers.live++;
+  // Released when the consumer closes the keepalive, or at once when the service is disposed
+  // (a pending wait on either pipe is cancelled, so nothing reads or writes a closed fd).
+  const end = producers.add(() => {
+    for (const fd of [dataWrite, keepaliveRead]) {
+      cancelWaits(fd, new Error("GetLayer producer released"));
+      fd.close();
+    }
+    produced[Symbol.dispose]();
+  });
   (async () => {
     try {
       await produced.chunks.pipeThrough(remap).pipeThrough(new SplitdirfdstreamEncoderStream())
@@ -597,13 +604,13 @@ async function* getLayer(
       dataWrite.close();
     }
     try {
-      await readableFromFd(keepaliveRead, { pipeSize: 0 }).pipeTo(new WritableStream());
+      if (!keepaliveRead.closed) {
+        await readableFromFd(keepaliveRead, { pipeSize: 0 }).pipeTo(new WritableStream());
+      }
     } catch (e) {
       log(`GetLayer ${diffId}: keepalive wait ended: ${message(e)}`);
     } finally {
-      keepaliveRead.close();
-      produced[Symbol.dispose]();
-      producers.live--;
+      end();
     }
   })();
 
