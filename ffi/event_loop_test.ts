@@ -182,3 +182,63 @@ Deno.test("event_loop: an fd closed behind the loop's back cannot spin it or wak
     assert.equal(eventLoopBusy(), false);
   });
 });
+
+/** Two tasks in this process bouncing one byte through two pipes, `rounds` times each. */
+async function pingPong(rounds: number, stop?: () => boolean): Promise<number> {
+  const there = pipe({ nonblock: true });
+  const back = pipe({ nonblock: true });
+  using _a = there.read;
+  using _b = there.write;
+  using _c = back.read;
+  using _d = back.write;
+  const one = new Uint8Array([1]);
+  const b = new Uint8Array(1);
+  let done = 0;
+  const echo = (async () => {
+    for (let i = 0; i < rounds; i++) {
+      await waitReadable(there.read);
+      read(there.read, b);
+      write(back.write, one);
+      if (b[0] === 0) return;
+    }
+  })();
+  for (; done < rounds; done++) {
+    const last = stop?.() === true || done === rounds - 1;
+    write(there.write, last ? new Uint8Array([0]) : one);
+    await waitReadable(back.read);
+    read(back.read, b);
+    if (last) {
+      done++;
+      break;
+    }
+  }
+  await echo;
+  return done;
+}
+
+Deno.test("event_loop: an in-process ping-pong is served by timeout-0 polls, not the pool", async () => {
+  await assertNoFdLeak(async () => {
+    const before = eventLoopStats();
+    await pingPong(400);
+    const after = eventLoopStats();
+    const quick = after.quickPolls - before.quickPolls;
+    const blocking = after.waits - before.waits - quick;
+    // 800 wake-ups in all; through the blocking pool each would cost a thread round trip.
+    assert.ok(quick >= 600, `quick polls ${quick}, blocking waits ${blocking}`);
+    assert.ok(blocking < 200, `quick polls ${quick}, blocking waits ${blocking}`);
+    await eventLoopIdle();
+  });
+});
+
+Deno.test("event_loop: timers still fire while fds stay busy with quick polls", async () => {
+  await assertNoFdLeak(async () => {
+    const t0 = performance.now();
+    let firedAt = -1;
+    setTimeout(() => firedAt = performance.now() - t0, 0);
+    // Busy until the timer fires (or 3 s, so a starving loop fails instead of hanging).
+    await pingPong(1_000_000, () => firedAt >= 0 || performance.now() - t0 > 3000);
+    assert.ok(firedAt >= 0, "the timer never fired while the fds were busy");
+    assert.ok(firedAt < 500, `the timer fired only after ${firedAt.toFixed(0)} ms`);
+    await eventLoopIdle();
+  });
+});
