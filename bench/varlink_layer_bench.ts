@@ -6,10 +6,11 @@
  * `LocalRepositoryEndpoint`s. One image of ~120 MB (5000 files up to 48 KiB, uncompressed),
  * copied sha256 → sha512 and sha256 → sha256 into a fresh repository each iteration.
  *
- * The in-process sha256 → sha256 copy hardlinks objects where it can and, between local
- * repositories of one algorithm, takes object names as verified instead of re-hashing;
- * PutLayer does neither (the server copies and hashes what a client sends), so that group has
- * a third case, the in-process copy with hardlinks refused, to compare copying with copying.
+ * The in-process sha256 → sha256 copy links each layer's closure and the composefs image
+ * under their names (hardlinks here, nothing read); PutLayer does neither (the server copies
+ * and hashes what a client sends, and FinalizeImage builds the EROFS), so that group has a
+ * third case, the in-process copy with `verify` (stream, re-hash, rebuild) and hardlinks
+ * refused, to compare copying with copying.
  * The first iteration of each case prints its object counters.
  *
  * Run: `deno bench -A bench/varlink_layer_bench.ts`.
@@ -116,6 +117,7 @@ function copyCase(
           new LocalRepositoryEndpoint(src),
           how === "local" ? new LocalRepositoryEndpoint(dst) : new CopyingEndpoint(dst),
           "demo",
+          { verify: how === "local-copying" },
         );
         b.end();
       }
@@ -138,5 +140,5 @@ const REMOTE = "varlink GetLayer → PutLayer, two server processes";
 copyCase(LOCAL, "sha512", "local", true);
 copyCase(REMOTE, "sha512", "remote", false);
 copyCase(LOCAL, "sha256", "local", true);
-copyCase(`${LOCAL}, hardlinks refused`, "sha256", "local-copying", false);
+copyCase(`${LOCAL}, --verify, hardlinks refused`, "sha256", "local-copying", false);
 copyCase(REMOTE, "sha256", "remote", false);
