@@ -158,6 +158,7 @@ Deno.test("oci copy: same algorithm on ext4 hardlinks objects (no reflink there)
   assert.equal(s.objectsCopied + s.objectsReflinked, 0);
   assert.equal(dst.fsck().ok, true);
   assert.equal(await assertLayersMatchDiffIds(dst, "demo"), 3);
+  await assertObjectsMatchFsverity(join(ext4.path, "dst"), "sha512");
 });
 
 Deno.test("oci copy: --zerocopy refuses across algorithms and filesystems before writing", async () => {
