@@ -18,6 +18,8 @@ import { computeImageId, linkedImageId } from "../lib/oci/composefs_image.ts";
 import { importLayerClosures, layerClosure } from "../lib/oci/layer_closure.ts";
 import { layerStreamName } from "../lib/oci/names.ts";
 import { writeDemoImage } from "../lib/demo/demo_image.ts";
+import { writeOciLayout } from "../lib/oci/layout_writer.ts";
+import { encodeTar } from "../lib/tar/tar_writer.ts";
 import { loopMount, tempDir } from "./_helpers.ts";
 
 const SMALL = { files: 150, maxFileSize: 48 * 1024 };
@@ -212,5 +214,38 @@ Deno.test("oci copy closure: SIGKILL at any object or name leaves fsck clean; th
     assert.equal(s.tag, "demo", context);
     assert.equal(d.fsck().ok, true, context);
     assert.equal(linkedImageId(d, "demo").toHex(), computeImageId(d, "demo").toHex(), context);
+  }
+});
+
+Deno.test("oci copy: a diff_id listed twice travels once, on both paths", async () => {
+  await using tmp = await tempDir();
+  const big = new Uint8Array(5000).fill(7);
+  const layerA = encodeTar([{ path: "usr/a", type: "file", content: big }]);
+  const empty = encodeTar([]);
+  await writeOciLayout(join(tmp.path, "layout"), [layerA, empty, empty], { tag: "dup" });
+  using src = await Repository.init(join(tmp.path, "src"), { algorithm: "sha256", insecure: true });
+  await pullImage(src, `oci:${join(tmp.path, "layout")}:dup`, { tag: "dup" });
+  for (const alg of ["sha256", "sha512"] as const) {
+    using dst = await Repository.init(join(tmp.path, `dst-${alg}`), {
+      algorithm: alg,
+      insecure: true,
+    });
+    const events: CopyEvent[] = [];
+    const s = await copyImage(
+      new LocalRepositoryEndpoint(src),
+      new LocalRepositoryEndpoint(dst),
+      "dup",
+      { onEvent: (e) => events.push(e) },
+    );
+    assert.equal(s.layersCopied, 2, alg);
+    assert.equal(s.layersSkipped, 1, alg);
+    assert.deepEqual(
+      events.filter((e) => e.type === "layer-skipped").map((e) => "index" in e && e.index),
+      [2],
+    );
+    const img = resolveImage(dst, "dup");
+    assert.equal(img.manifestDigest, resolveImage(src, "dup").manifestDigest);
+    assert.equal(img.config!.diffIds.length, 3);
+    assert.equal(dst.fsck().ok, true, alg);
   }
 });

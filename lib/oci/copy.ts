@@ -183,10 +183,20 @@ export async function copyImage(
     source.algorithm === sink.algorithm;
   const layers: LayerRef[] = new Array(img.layerIds.length);
   const pending: { index: number; diffId: string }[] = [];
+  // A diff_id listed twice (identical layers, e.g. empty ones) travels once.
+  const repeats = new Map<number, number>();
+  const firstPending = new Map<string, number>();
   for (const [index, diffId] of img.layerIds.entries()) {
+    const first = firstPending.get(diffId);
+    if (first !== undefined) {
+      repeats.set(index, first);
+      continue;
+    }
     const existing = await sink.hasLayer(diffId);
-    if (existing === null) pending.push({ index, diffId });
-    else {
+    if (existing === null) {
+      pending.push({ index, diffId });
+      firstPending.set(diffId, index);
+    } else {
       summary.layersSkipped++;
       layers[index] = { diffId, verity: existing };
       opts.onEvent?.({ type: "layer-skipped", index, diffId });
@@ -245,6 +255,11 @@ export async function copyImage(
       },
     });
     done(index, diffId, bytes, r);
+  }
+  for (const [index, first] of repeats) {
+    layers[index] = layers[first];
+    summary.layersSkipped++;
+    opts.onEvent?.({ type: "layer-skipped", index, diffId: layers[first].diffId });
   }
   const tag = opts.name ?? img.tag;
   // Same reasoning for the composefs images: a same-algorithm local sink would generate the
