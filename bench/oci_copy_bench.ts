@@ -4,7 +4,8 @@
  *
  * - xfs (loop-mounted, reflink=1): `oci copy --zerocopy` (reflinks) vs
  *   `cp -a --reflink=always` of the source's objects/ (target ratio ≤ 1.5);
- * - ext4 (loop-mounted): `oci copy --zerocopy` (hardlinks) vs `cp -al` (≤ 2.0);
+ * - ext4 (loop-mounted): `oci copy --zerocopy` (hardlinks) vs `cp -al` (≤ 2.0), and the same on
+ *   the xfs with reflinks refused by the destination, so it hardlinks too;
  * - cross-algorithm sha256 → sha512 vs `cp -a` + `fsverity digest --hash-alg=sha512` over
  *   the copied files (≤ 1.2).
  *
@@ -18,6 +19,7 @@ import { Repository } from "../lib/repository/repository.ts";
 import { pullImage } from "../lib/oci/pull.ts";
 import { copyImage } from "../lib/oci/copy.ts";
 import { LocalRepositoryEndpoint } from "../lib/oci/copy_endpoint.ts";
+import type { ClosureImportOptions } from "../lib/oci/layer_closure.ts";
 import { writeDemoImage } from "../lib/demo/demo_image.ts";
 
 /** Image shape: 5000 files of up to 48 KiB (≈120 MB with the big-file layer). */
@@ -64,13 +66,41 @@ const srcXfs = await sourceRepo(xfs, "sha256");
 const srcExt4 = await sourceRepo(ext4, "sha256");
 let seq = 0;
 
-async function ociCopy(src: string, root: string, alg: "sha256" | "sha512", zerocopy: boolean) {
+/**
+ * A destination that refuses reflinks, so a same-filesystem copy on xfs hardlinks (the mode
+ * `cp -al` is measured against; ext4 gets there by itself, having no reflinks).
+ */
+class HardlinkingEndpoint extends LocalRepositoryEndpoint {
+  override putLayerClosures(
+    layers: Parameters<LocalRepositoryEndpoint["putLayerClosures"]>[0],
+    store: ClosureImportOptions,
+    onProgress?: (layer: number, bytes: number) => void,
+  ) {
+    return super.putLayerClosures(layers, { ...store, allowReflink: false }, onProgress);
+  }
+  override finalizeImage(
+    ...[manifest, config, layers, tag, prebuilt]: Parameters<
+      LocalRepositoryEndpoint["finalizeImage"]
+    >
+  ) {
+    const store = prebuilt && { ...prebuilt, store: { ...prebuilt.store, allowReflink: false } };
+    return super.finalizeImage(manifest, config, layers, tag, store);
+  }
+}
+
+async function ociCopy(
+  src: string,
+  root: string,
+  alg: "sha256" | "sha512",
+  zerocopy: boolean,
+  reflink = true,
+) {
   const dst = join(root, `dst-${seq++}`);
   using from = await Repository.open(src);
   using to = await Repository.init(dst, { algorithm: alg, insecure: true });
-  await copyImage(new LocalRepositoryEndpoint(from), new LocalRepositoryEndpoint(to), "bench", {
-    zerocopy,
-  });
+  const sink = reflink ? new LocalRepositoryEndpoint(to) : new HardlinkingEndpoint(to);
+  const s = await copyImage(new LocalRepositoryEndpoint(from), sink, "bench", { zerocopy });
+  if (!reflink && s.objectsHardlinked === 0) throw new Error("Expected hardlinks");
   return dst;
 }
 
@@ -125,6 +155,32 @@ Deno.bench({
     const dst = join(ext4, `cp-${seq++}`);
     b.start();
     sh("cp", ["-al", join(srcExt4, "objects"), dst]);
+    b.end();
+    cleanup(dst);
+  },
+});
+
+Deno.bench({
+  name: "oci copy --zerocopy, reflinks refused (xfs hardlink)",
+  group: "hardlink-xfs",
+  baseline: true,
+  ...RUNS,
+  async fn(b) {
+    b.start();
+    const dst = await ociCopy(srcXfs, xfs, "sha256", true, false);
+    b.end();
+    cleanup(dst);
+  },
+});
+
+Deno.bench({
+  name: "cp -al objects/ (xfs)",
+  group: "hardlink-xfs",
+  ...RUNS,
+  fn(b) {
+    const dst = join(xfs, `cp-${seq++}`);
+    b.start();
+    sh("cp", ["-al", join(srcXfs, "objects"), dst]);
     b.end();
     cleanup(dst);
   },
