@@ -1,8 +1,9 @@
 /**
  * What fairness costs a pull: the same in-process `pullImage` of a ~48 MB uncompressed image
  * (writeDemoImage, 2000 files up to 48 KiB) with `cooperate()` never yielding (the baseline),
- * with the default slice (50 ms: a `setTimeout(0)` turn, about 2 ms, every 50 ms of import) and
- * with a 10 ms slice. Each iteration pulls into a fresh repository; the setup is not timed.
+ * with the default slice (10 ms: a ~70 µs turn through a no-op nonblocking FFI call every 10 ms
+ * of import) and with a 1 ms slice. Each iteration pulls into a fresh repository; the setup is
+ * not timed.
  *
  * Run: `deno bench -A bench/cooperate_bench.ts`.
  */
@@ -56,4 +57,4 @@ function pullCase(name: string, sliceMs: number, baseline: boolean): void {
 
 pullCase("never yield", Infinity, true);
 pullCase(`yield every ${COOPERATIVE_SLICE_MS} ms (default)`, COOPERATIVE_SLICE_MS, false);
-pullCase("yield every 10 ms", 10, false);
+pullCase("yield every 1 ms", 1, false);

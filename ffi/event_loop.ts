@@ -384,11 +384,10 @@ export function eventLoopStats(): { waits: number; quickPolls: number } {
  * Longest stretch of synchronous work between two turns of the event loop. Long imports (a
  * pull, a PutLayer drain) are synchronous FFI chained through microtasks, which starves timers
  * and the epoll wait; {@link cooperate} hands the loop a turn once this much time has passed.
- * Each turn costs about 2 ms of timer latency (Deno fires `setTimeout(0)` on the next
- * millisecond tick), so 50 ms keeps the cost near 4 % of a worst-case run while another
- * connection waits at most 50 ms for its answer.
+ * A turn costs ~70 µs ({@link yieldToEventLoop}), so 10 ms keeps the cost under 1 % while
+ * another connection waits at most 10 ms for its answer.
  */
-export const COOPERATIVE_SLICE_MS = 50;
+export const COOPERATIVE_SLICE_MS = 10;
 
 /** The slice in force ({@link setCooperativeSlice}). */
 let sliceMs = COOPERATIVE_SLICE_MS;
@@ -400,18 +399,15 @@ let turns = 0;
 /**
  * Give the event loop one full turn: timers fire and completed I/O (the epoll wait, other
  * connections) is processed before this resolves. A macrotask, unlike `await` on a resolved
- * promise (a microtask, which the loop never sees). `setTimeout(0)` is the one yield that
- * reliably lets both timers and op completions run in Deno 2 (`setImmediate` and
- * `MessageChannel` can starve either of them).
+ * promise (a microtask, which the loop never sees): the completion of a no-op nonblocking FFI
+ * call (`getpid` on Deno's blocking pool), which the loop delivers together with due timers
+ * and other op completions, in ~70 µs. `setTimeout(0)` does the same but waits for the next
+ * millisecond tick (~2 ms); `setImmediate` and `MessageChannel` can starve timers or ops.
  */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) =>
-    setTimeout(() => {
-      lastTurn = performance.now();
-      turns++;
-      resolve();
-    }, 0)
-  );
+export async function yieldToEventLoop(): Promise<void> {
+  await libc().getpid_nb();
+  lastTurn = performance.now();
+  turns++;
 }
 
 /**

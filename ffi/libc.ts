@@ -168,6 +168,11 @@ const SYMBOLS = {
   getegid: { parameters: [], result: "u32" },
   // pid_t getpid(void);
   getpid: { parameters: [], result: "i32" },
+  // The same on Deno's blocking pool: a no-op round trip whose completion comes back as an
+  // op, so awaiting it gives the event loop one full turn (timers, other completions) in
+  // ~70 µs, where setTimeout(0) waits for the next millisecond tick (~2 ms). It returns at
+  // once, so it never parks a pool thread (DESIGN 3).
+  getpid_nb: { name: "getpid", parameters: [], result: "i32", nonblocking: true },
   // mode_t umask(mode_t mask);
   umask: { parameters: ["u32"], result: "u32" },
   // int umount2(const char *target, int flags);
