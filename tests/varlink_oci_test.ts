@@ -821,66 +821,76 @@ Deno.test("composefs varlink: a Pull stops when its client goes away, and tags n
   });
 });
 
+/**
+ * A composefs server allowing `maxProducers` live GetLayer producers, a client connected to it
+ * with a handle on repository `repoPath`, and an fd-leak check around all of it.
+ */
+async function withProducerServer(
+  dir: string,
+  repoPath: string,
+  maxProducers: number,
+  fn: (ctx: {
+    c: ComposefsClient;
+    h: number;
+    stop: () => Promise<void>;
+    svc: Disposable;
+  }) => Promise<void>,
+): Promise<void> {
+  await assertNoFdLeak(async () => {
+    using svc = createComposefsService({ maxProducers });
+    const server = new VarlinkServer(svc.service);
+    const { served } = server.listen(join(dir, "s.sock"));
+    const stop = async () => {
+      await server.close();
+      await served;
+    };
+    try {
+      using c = await ComposefsClient.connect(join(dir, "s.sock"));
+      const h = (await c.openRepository({ path: repoPath })).handle;
+      await fn({ c, h, stop, svc });
+    } finally {
+      await stop();
+    }
+  });
+}
+
 Deno.test("composefs varlink: disposing the service stops GetLayer producers nobody consumed", async () => {
   await using tmp = await tempDir();
   const f = await fixture(tmp.path);
-  await assertNoFdLeak(async () => {
-    using svc = createComposefsService({ maxProducers: 4 });
-    const server = new VarlinkServer(svc.service);
-    const sock = join(tmp.path, "s.sock");
-    const { served } = server.listen(sock);
-    try {
-      using c = await ComposefsClient.connect(sock);
-      const h = (await c.openRepository({ path: f.a })).handle;
-      const diffIds: string[] = JSON.parse((await c.inspect(h, "demo")).config).rootfs.diff_ids;
-      // Two transfers, never read and never closed by the client until after the service
-      // is gone: their producers wait on a full pipe or on the keepalive.
-      const transfers = [await c.getLayer(h, diffIds[0]), await c.getLayer(h, diffIds[1])];
-      await server.close();
-      await served;
-      svc[Symbol.dispose]();
-      // The client's ends close afterwards: the producers' fds must already be gone (the
-      // leak check counts right after this block) and nothing may touch a closed fd.
-      for (const t of transfers) t[Symbol.dispose]();
-    } finally {
-      await server.close();
-      await served;
-    }
+  await withProducerServer(tmp.path, f.a, 4, async ({ c, h, stop, svc }) => {
+    const diffIds: string[] = JSON.parse((await c.inspect(h, "demo")).config).rootfs.diff_ids;
+    // Two transfers, never read and never closed by the client until after the service is
+    // gone: their producers wait on a full pipe or on the keepalive.
+    const transfers = [await c.getLayer(h, diffIds[0]), await c.getLayer(h, diffIds[1])];
+    await stop();
+    svc[Symbol.dispose]();
+    // The client's ends close afterwards: the producers' fds must already be gone (the leak
+    // check counts right after this) and nothing may touch a closed fd.
+    for (const t of transfers) t[Symbol.dispose]();
   });
 });
 
 Deno.test("composefs varlink: live GetLayer producers are capped until their consumers finish", async () => {
   await using tmp = await tempDir();
   const f = await fixture(tmp.path);
-  await assertNoFdLeak(async () => {
-    using svc = createComposefsService({ maxProducers: 1 });
-    const server = new VarlinkServer(svc.service);
-    const sock = join(tmp.path, "s.sock");
-    const { served } = server.listen(sock);
-    try {
-      using c = await ComposefsClient.connect(sock);
-      const h = (await c.openRepository({ path: f.a })).handle;
-      const diffId: string = JSON.parse((await c.inspect(h, "demo")).config).rootfs.diff_ids[0];
-      const first = await c.getLayer(h, diffId);
-      await assert.rejects(
-        c.getLayer(h, diffId),
-        (e: unknown) =>
-          e instanceof OciError && e.kind === "InternalError" && /in progress/.test(e.message),
-      );
-      // Consume the first transfer, then release its lifetime fds: the slot frees up.
-      await new Response(readableFromFd(first.pipe.dup())).arrayBuffer();
-      first[Symbol.dispose]();
-      let again;
-      for (let i = 0; i < 200 && again === undefined; i++) {
-        again = await c.getLayer(h, diffId).catch(() => undefined);
-        if (again === undefined) await new Promise((r) => setTimeout(r, 10));
-      }
-      assert.ok(again, "a new transfer starts once the first consumer is done");
-      await new Response(readableFromFd(again.pipe.dup())).arrayBuffer();
-      again[Symbol.dispose]();
-    } finally {
-      await server.close();
-      await served;
+  await withProducerServer(tmp.path, f.a, 1, async ({ c, h }) => {
+    const diffId: string = JSON.parse((await c.inspect(h, "demo")).config).rootfs.diff_ids[0];
+    const first = await c.getLayer(h, diffId);
+    await assert.rejects(
+      c.getLayer(h, diffId),
+      (e: unknown) =>
+        e instanceof OciError && e.kind === "InternalError" && /in progress/.test(e.message),
+    );
+    // Consume the first transfer, then release its lifetime fds: the slot frees up.
+    await new Response(readableFromFd(first.pipe.dup())).arrayBuffer();
+    first[Symbol.dispose]();
+    let again;
+    for (let i = 0; i < 200 && again === undefined; i++) {
+      again = await c.getLayer(h, diffId).catch(() => undefined);
+      if (again === undefined) await new Promise((r) => setTimeout(r, 10));
     }
+    assert.ok(again, "a new transfer starts once the first consumer is done");
+    await new Response(readableFromFd(again.pipe.dup())).arrayBuffer();
+    again[Symbol.dispose]();
   });
 });
