@@ -18,16 +18,19 @@ import { imageId } from "../erofs/image_id.ts";
 import { effectiveErofsFormats } from "../repository/meta.ts";
 import { idEqual, toHex } from "../repository/object_id.ts";
 import type { Repository } from "../repository/repository.ts";
-import { CONTENT_TYPE, SplitstreamWriter } from "../repository/splitstream.ts";
+import { CONTENT_TYPE } from "../repository/splitstream.ts";
 import { parseSha256Digest, sha256Digest } from "./digest.ts";
 import { BlobDigestMismatchError, ImageNotFoundError, InvalidOciDocumentError } from "./errors.ts";
 import {
+  externalStreamBytes,
   type FinalizedImage,
   finalizeImage,
   type LayerRef,
+  manifestNamedRefs,
   resolveImage,
   type StoredImage,
   tagImage,
+  writeExternalStream,
 } from "./image_store.ts";
 import { type ImageConfig, parseConfig, parseManifest } from "./manifest.ts";
 import { isImageConfig } from "./media_types.ts";
@@ -217,14 +220,19 @@ export interface ComposefsImageResult {
   skipped?: string;
 }
 
-function writeExternalStream(
-  repo: Repository,
-  contentType: bigint,
-  namedRefs: [string, Uint8Array][],
-  bytes: Uint8Array,
-  name: string,
-): Uint8Array {
-  return repo.writeStream(name, externalStreamBytes(repo, contentType, namedRefs, bytes));
+/**
+ * A config stream's named refs, in composefs-rs `write_config_raw` order: the layers, then
+ * `composefs.image`, `composefs.image.v1` and any other image keys (boot ones) by name.
+ */
+function configNamedRefs(
+  layerRefs: [string, Uint8Array][],
+  imageRefs: [string, Uint8Array][],
+): [string, Uint8Array][] {
+  const rank = (k: string) => (k === IMAGE_REF_V2 ? 0 : k === IMAGE_REF_V1 ? 1 : 2);
+  const sorted = [...imageRefs].sort(([a], [b]) =>
+    rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)
+  );
+  return [...layerRefs, ...sorted];
 }
 
 function imagePresent(repo: Repository, id: Uint8Array): boolean {
@@ -316,14 +324,11 @@ export function ensureComposefsImage(
   });
   let configVerity = img.configVerity;
   if (configChanged) {
-    // Order as composefs-rs write_config_raw: layers, composefs.image, composefs.image.v1, boot refs.
-    const imageKeys = [...refs.keys()].filter((k) => k.startsWith(IMAGE_REF_PREFIX));
-    const rank = (k: string) => (k === IMAGE_REF_V2 ? 0 : k === IMAGE_REF_V1 ? 1 : 2);
-    imageKeys.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+    const imageRefs = [...refs].filter(([k]) => k.startsWith(IMAGE_REF_PREFIX));
     configVerity = writeExternalStream(
       repo,
       CONTENT_TYPE.OCI_CONFIG,
-      [...layerRefs, ...imageKeys.map((k): [string, Uint8Array] => [k, refs.get(k)!])],
+      configNamedRefs(layerRefs, imageRefs),
       img.configBytes,
       configStreamName(img.configDigest),
     );
@@ -337,7 +342,7 @@ export function ensureComposefsImage(
     result.manifestVerity = writeExternalStream(
       repo,
       CONTENT_TYPE.OCI_MANIFEST,
-      [[configRefName(img.configDigest), configVerity], ...layerRefs],
+      manifestNamedRefs(img.configDigest, configVerity, layerRefs),
       img.manifestBytes,
       mName,
     );
@@ -412,19 +417,6 @@ export function finalizeComposefsImage(
   return out;
 }
 
-/** A splitstream holding `bytes` as its one external object, with these named refs. */
-function externalStreamBytes(
-  repo: Repository,
-  contentType: bigint,
-  namedRefs: [string, Uint8Array][],
-  bytes: Uint8Array,
-): Uint8Array {
-  using sw = new SplitstreamWriter(repo.algorithm, contentType);
-  for (const [k, v] of namedRefs) sw.addNamedRef(k, v);
-  sw.writeExternal(repo.storeObject(bytes), bytes.length);
-  return sw.finish();
-}
-
 /**
  * A new container image whose composefs images a same-algorithm local source already has,
  * in one batch: the EROFS objects, the config stream with its final named refs (the ones
@@ -460,18 +452,21 @@ function finalizeFromPrebuilt(
   }
   for (const i of images) repo.importTrustedObject(prebuilt.objectsDir, i.id, prebuilt.store);
   const layerRefs = layers.map((l): [string, Uint8Array] => [l.diffId, l.verity]);
-  // Image keys in composefs-rs write_config_raw order: composefs.image, then .v1.
-  const imageRefs = [...images].sort((a, b) => b.version - a.version)
-    .map((i): [string, Uint8Array] => [imageRefKey(i.version), i.id]);
+  const imageRefs = images.map((i): [string, Uint8Array] => [imageRefKey(i.version), i.id]);
   const configVerity = repo.storeStream(
-    externalStreamBytes(repo, CONTENT_TYPE.OCI_CONFIG, [...layerRefs, ...imageRefs], configBytes),
+    externalStreamBytes(
+      repo,
+      CONTENT_TYPE.OCI_CONFIG,
+      configNamedRefs(layerRefs, imageRefs),
+      configBytes,
+    ),
     cName,
   );
   const manifestVerity = repo.storeStream(
     externalStreamBytes(
       repo,
       CONTENT_TYPE.OCI_MANIFEST,
-      [[configRefName(configDigest), configVerity], ...layerRefs],
+      manifestNamedRefs(configDigest, configVerity, layerRefs),
       manifestBytes,
     ),
     mName,

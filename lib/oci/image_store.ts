@@ -48,8 +48,24 @@ export interface FinalizedImage {
   tag?: string;
 }
 
-/** Store `bytes` as the single external object of a new splitstream with these named refs. */
-function writeExternalStream(
+/**
+ * A splitstream holding `bytes` (stored as an object now) as its one external object, with
+ * these named refs: the shape of every config and manifest stream.
+ */
+export function externalStreamBytes(
+  repo: Repository,
+  contentType: bigint,
+  namedRefs: [string, Uint8Array][],
+  bytes: Uint8Array,
+): Uint8Array {
+  using sw = new SplitstreamWriter(repo.algorithm, contentType);
+  for (const [k, v] of namedRefs) sw.addNamedRef(k, v);
+  sw.writeExternal(repo.storeObject(bytes), bytes.length);
+  return sw.finish();
+}
+
+/** {@link externalStreamBytes}, written and named `name` (and `refName`). */
+export function writeExternalStream(
   repo: Repository,
   contentType: bigint,
   namedRefs: [string, Uint8Array][],
@@ -57,11 +73,16 @@ function writeExternalStream(
   name: string,
   refName?: string,
 ): Uint8Array {
-  using sw = new SplitstreamWriter(repo.algorithm, contentType);
-  for (const [k, v] of namedRefs) sw.addNamedRef(k, v);
-  const id = repo.storeObject(bytes);
-  sw.writeExternal(id, bytes.length);
-  return repo.writeStream(name, sw.finish(), refName);
+  return repo.writeStream(name, externalStreamBytes(repo, contentType, namedRefs, bytes), refName);
+}
+
+/** A manifest stream's named refs: `config:<digest>` → config stream, then the layers. */
+export function manifestNamedRefs(
+  configDigest: string,
+  configVerity: Uint8Array,
+  layerRefs: [string, Uint8Array][],
+): [string, Uint8Array][] {
+  return [[configRefName(configDigest), configVerity], ...layerRefs];
 }
 
 /**
@@ -98,13 +119,11 @@ export function finalizeImage(
     manifestVerity = writeExternalStream(
       repo,
       CONTENT_TYPE.OCI_MANIFEST,
-      [
-        [configRefName(configDigest), configVerity],
-        ...layers.map((l): [string, Uint8Array] => [
-          l.diffId,
-          l.verity,
-        ]),
-      ],
+      manifestNamedRefs(
+        configDigest,
+        configVerity,
+        layers.map((l): [string, Uint8Array] => [l.diffId, l.verity]),
+      ),
       manifestBytes,
       manifestName,
       tag === undefined ? undefined : tagRefName(tag),
