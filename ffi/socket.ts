@@ -29,6 +29,7 @@ import {
   SOL_SOCKET,
   UCRED_SIZE,
 } from "./structs.ts";
+import { Mutex } from "./mutex.ts";
 
 /** Socket types (bits/socket_type.h) and creation flags. */
 const SOCK_STREAM = 1;
@@ -146,19 +147,6 @@ class MsgBuffers {
 
   get flags(): number {
     return this.#hdrView.getInt32(48, true);
-  }
-}
-
-/** Serialises async sections (two sendMessage calls must not interleave their bytes). */
-class Mutex {
-  #tail: Promise<void> = Promise.resolve();
-  async lock(): Promise<() => void> {
-    let release!: () => void;
-    const next = new Promise<void>((r) => (release = r));
-    const prev = this.#tail;
-    this.#tail = next;
-    await prev;
-    return release;
   }
 }
 

@@ -12,6 +12,7 @@ import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import { type ConnectionLimits, type MessageSocket, VarlinkConnection } from "./connection.ts";
 import { decodeReply, encodeCall, type JsonObject, type Reply } from "./protocol.ts";
 import { errorFromReply, VarlinkTransportError } from "./errors.ts";
+import { Mutex } from "../../ffi/mutex.ts";
 
 /** Options of one call. */
 export interface CallOptions {
@@ -43,19 +44,6 @@ export function parseAddress(address: string): { path: string } {
   return { path: p };
 }
 
-/** Serialises calls on one connection. */
-class CallLock {
-  #tail: Promise<void> = Promise.resolve();
-  async acquire(): Promise<() => void> {
-    let release!: () => void;
-    const next = new Promise<void>((r) => (release = r));
-    const prev = this.#tail;
-    this.#tail = next;
-    await prev;
-    return release;
-  }
-}
-
 /**
  * A varlink client.
  *
@@ -70,7 +58,8 @@ class CallLock {
  */
 export class VarlinkClient implements Disposable {
   readonly #conn: VarlinkConnection;
-  readonly #lock = new CallLock();
+  /** Serialises calls on one connection. */
+  readonly #lock = new Mutex();
   #broken: Error | undefined;
 
   /** Create it. */
@@ -99,7 +88,7 @@ export class VarlinkClient implements Disposable {
     parameters: JsonObject = {},
     opts: CallOptions = {},
   ): Promise<CallReply> {
-    const release = await this.#lock.acquire();
+    const release = await this.#lock.lock();
     try {
       await this.#send(method, parameters, false, opts);
       if (opts.oneway) return { parameters: {}, fds: [], continues: false };
@@ -125,7 +114,7 @@ export class VarlinkClient implements Disposable {
     parameters: JsonObject = {},
     opts: Omit<CallOptions, "oneway"> = {},
   ): AsyncGenerator<CallReply, void, undefined> {
-    const release = await this.#lock.acquire();
+    const release = await this.#lock.lock();
     let finished = false;
     try {
       await this.#send(method, parameters, true, opts);
