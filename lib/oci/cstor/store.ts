@@ -180,20 +180,16 @@ export class ContainersStore implements Disposable {
 
   /** The images of `images.json` (empty when the file does not exist yet). */
   images(): ImageRecord[] {
-    const rel = `${this.driver}-images/images.json`;
-    let bytes: Uint8Array;
-    try {
-      bytes = this.#readFile(rel);
-    } catch (e) {
-      if (isErrno(e, "ENOENT")) return [];
-      throw e;
-    }
-    return parseImagesJson(bytes, `${this.path}/${rel}`);
+    return this.#readRecords(`${this.driver}-images/images.json`, parseImagesJson);
   }
 
   /** The layers of `layers.json` (empty when the file does not exist yet). */
   layers(): LayerRecord[] {
-    const rel = `${this.driver}-layers/layers.json`;
+    return this.#readRecords(`${this.driver}-layers/layers.json`, parseLayersJson);
+  }
+
+  /** Parse the store file `rel` with `parse`; a file not written yet holds no records. */
+  #readRecords<T>(rel: string, parse: (bytes: Uint8Array, path: string) => T[]): T[] {
     let bytes: Uint8Array;
     try {
       bytes = this.#readFile(rel);
@@ -201,7 +197,7 @@ export class ContainersStore implements Disposable {
       if (isErrno(e, "ENOENT")) return [];
       throw e;
     }
-    return parseLayersJson(bytes, `${this.path}/${rel}`);
+    return parse(bytes, `${this.path}/${rel}`);
   }
 
   /** An image's big-data item (`manifest`, `sha256:<id>` for the config, ...). */
