@@ -56,6 +56,18 @@ interface RangeFile extends Disposable {
   read(buf: Uint8Array<ArrayBuffer>, pos: number): number;
 }
 
+/** All of `f`'s bytes, up to its size (fewer when it ends early: callers check the length). */
+function readWhole(f: RangeFile): Uint8Array<ArrayBuffer> {
+  const buf = new Uint8Array(f.size);
+  let off = 0;
+  while (off < f.size) {
+    const n = f.read(buf.subarray(off), off);
+    if (n === 0) break;
+    off += n;
+  }
+  return off === buf.length ? buf : buf.slice(0, off);
+}
+
 /** How a layout's files are reached. */
 interface LayoutFiles extends Disposable {
   /** Open a layout-relative path, or null if it does not exist. */
@@ -299,14 +311,7 @@ export class OciLayout implements Disposable {
     if (f.size > max) {
       throw new InvalidSourceError(this.description, `"${path}" is larger than ${max} bytes`);
     }
-    const buf = new Uint8Array(f.size);
-    let off = 0;
-    while (off < f.size) {
-      const n = f.read(buf.subarray(off), off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off);
+    return readWhole(f);
   }
 
   #openBlob(digest: string): RangeFile {
@@ -337,14 +342,10 @@ export class OciLayout implements Disposable {
     if (f.size > max) {
       throw new InvalidOciDocumentError(kind, desc.digest, `larger than ${max} bytes`);
     }
-    const buf = new Uint8Array(f.size);
-    let off = 0;
-    while (off < f.size) {
-      const n = f.read(buf.subarray(off), off);
-      if (n === 0) break;
-      off += n;
+    const buf = readWhole(f);
+    if (buf.length !== desc.size) {
+      throw new BlobSizeMismatchError(kind, desc.digest, desc.size, buf.length);
     }
-    if (off !== desc.size) throw new BlobSizeMismatchError(kind, desc.digest, desc.size, off);
     using h = new DigestHasher();
     h.update(buf);
     const actual = h.digest();
