@@ -525,7 +525,6 @@ export class Repository implements Disposable {
   }
 
   #sink(): ObjectSink {
-    this.#unsynced = true;
     return {
       algorithm: this.algorithm,
       objectsDir: () => this.#objectsDir(true)!,
@@ -560,6 +559,7 @@ export class Repository implements Disposable {
   /** Start writing a new object (hashed while written). Dispose without `finish()` to abort. */
   createObjectWriter(): ObjectWriter {
     this.#assertWritable();
+    this.#unsynced = true;
     return new ObjectWriter(this.#sink());
   }
 
@@ -618,21 +618,8 @@ export class Repository implements Disposable {
     // DESIGN 8: reflink first (a private copy sharing extents), then hardlink (same
     // algorithm only: the caller passes knownId), then copy. Each path hashes the bytes it
     // links exactly once, handing them to `tap` on the way.
-    if (allowReflink && !this.#forceNamed && !this.#noReflinkFrom.has(srcDev)) {
-      let tmp: OwnedFd | undefined;
-      try {
-        tmp = openTmpfile(objects, ".", 0o644);
-        ficlone(tmp, src);
-      } catch (e) {
-        tmp?.close();
-        tmp = undefined;
-        if (!isErrno(e, "EOPNOTSUPP", "EXDEV", "EINVAL", "ENOTTY", "EISDIR", "EBADF", "ENOSYS")) {
-          throw e;
-        }
-        // Like composefs-rs, remember a device that cannot reflink into this repository
-        // (EOPNOTSUPP/EXDEV): no tmpfile and failing ioctl per object from then on.
-        if (isErrno(e, "EOPNOTSUPP", "EXDEV", "ENOTTY", "ENOSYS")) this.#noReflinkFrom.add(srcDev);
-      }
+    if (allowReflink) {
+      const tmp = this.#cloneToTmpfile(src, srcDev, objects);
       if (tmp) {
         // A clone shares the source's extents, not its page cache: hash whichever is
         // safe and cheap to read (a secure repository re-measures the clone when sealing).
@@ -738,16 +725,7 @@ export class Repository implements Disposable {
     }
     using _src = src;
     if (canReflink) {
-      let tmp: OwnedFd | undefined;
-      try {
-        tmp = openTmpfile(this.#objectSubdir(id[0], true)!, ".", 0o644);
-        ficlone(tmp, src);
-      } catch (e) {
-        tmp?.close();
-        tmp = undefined;
-        if (!isErrno(e, "EOPNOTSUPP", "EXDEV", "EINVAL", "ENOTTY", "ENOSYS")) throw e;
-        if (isErrno(e, "EOPNOTSUPP", "EXDEV", "ENOTTY", "ENOSYS")) this.#noReflinkFrom.add(fromDev);
-      }
+      const tmp = this.#cloneToTmpfile(src, fromDev, this.#objectSubdir(id[0], true)!);
       if (tmp) {
         using w = new ObjectWriter(this.#sink(), { expectedId: id, fd: tmp });
         return w.finish().present ? "present" : "reflinked";
@@ -760,6 +738,28 @@ export class Repository implements Disposable {
       trustedId: id,
     });
     return r.method;
+  }
+
+  /**
+   * FICLONE `src` (on device `srcDev`) into a new O_TMPFILE in `dir`, or undefined when that
+   * cannot work here. Like composefs-rs, a device that cannot reflink into this repository
+   * (EOPNOTSUPP/EXDEV) is remembered: no tmpfile and failing ioctl per object from then on.
+   */
+  #cloneToTmpfile(src: OwnedFd, srcDev: bigint, dir: OwnedFd): OwnedFd | undefined {
+    if (this.#forceNamed || this.#noReflinkFrom.has(srcDev)) return undefined;
+    let tmp: OwnedFd | undefined;
+    try {
+      tmp = openTmpfile(dir, ".", 0o644);
+      ficlone(tmp, src);
+      return tmp;
+    } catch (e) {
+      tmp?.close();
+      if (!isErrno(e, "EOPNOTSUPP", "EXDEV", "EINVAL", "ENOTTY", "EISDIR", "EBADF", "ENOSYS")) {
+        throw e;
+      }
+      if (isErrno(e, "EOPNOTSUPP", "EXDEV", "ENOTTY", "ENOSYS")) this.#noReflinkFrom.add(srcDev);
+      return undefined;
+    }
   }
 
   /** `st_dev` of a directory fd, remembered per fd (asked once per object otherwise). */
