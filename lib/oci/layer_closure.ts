@@ -13,6 +13,7 @@
 import { cooperate } from "../../ffi/event_loop.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import type { Repository } from "../repository/repository.ts";
+import { NotFoundError } from "../repository/errors.ts";
 import { CONTENT_TYPE } from "../repository/splitstream.ts";
 import { emptyLayerStats, type LayerStats } from "./layer_writer.ts";
 import { layerStreamName } from "./names.ts";
@@ -40,9 +41,11 @@ export interface LayerClosure {
  */
 export function layerClosure(repo: Repository, diffId: string): LayerClosure | null {
   const name = layerStreamName(diffId);
-  const s = repo.readStream(name);
+  const streamId = repo.hasStream(name);
+  if (streamId === null) throw new NotFoundError("stream", name);
+  const s = repo.readStreamObject(streamId, name);
   if (s.contentType !== CONTENT_TYPE.OCI_LAYER || s.streamRefs.length > 0) return null;
-  return { streamId: repo.hasStream(name)!, objectIds: s.objectRefs, size: s.streamSize };
+  return { streamId, objectIds: s.objectRefs, size: s.streamSize };
 }
 
 /** How {@link importLayerClosure} may store objects (as in `PutLayerOptions`). */
