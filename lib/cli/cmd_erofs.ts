@@ -22,7 +22,7 @@ import { transformForOci, type XattrFiltering } from "../erofs/oci_transform.ts"
 import type { Directory } from "../erofs/tree.ts";
 import { writeErofs } from "../erofs/writer.ts";
 import { toHex, toIdString } from "../repository/object_id.ts";
-import type { CommandContext, CommandSpec, OptionSpec } from "./command.ts";
+import type { CommandContext } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { openRepoFromGlobal } from "./repo_path.ts";
 
@@ -30,22 +30,6 @@ import { openRepoFromGlobal } from "./repo_path.ts";
 const DEFAULT_ALGORITHM: HashAlgorithm = "sha512";
 /** The EROFS format when neither `--erofs-version` nor a repository says otherwise. */
 const DEFAULT_VERSION: FormatVersion = 1;
-
-const FS_OPTIONS: Record<string, OptionSpec> = {
-  bootable: {
-    type: "boolean",
-    description: "Transform for boot (not supported yet: needs the SELinux relabel)",
-  },
-  "no-propagate-usr-to-root": {
-    type: "boolean",
-    description: "Keep the root's own metadata instead of copying /usr's",
-  },
-  xattrs: {
-    type: "string",
-    valueName: "MODE",
-    description: "allowlist-only (default) or keep-user-xattrs",
-  },
-};
 
 function algorithmOf(ctx: CommandContext, words: string): HashAlgorithm {
   const h = ctx.global.hash;
@@ -88,53 +72,32 @@ function loadTree(
 }
 
 /** `compute-id PATH`: the EROFS image id of a directory tree, nothing stored. */
-export const computeIdCommand: CommandSpec = {
-  words: ["compute-id"],
-  summary: "Compute the composefs image id of a directory tree",
-  synopsis: "PATH",
-  positionals: { min: 1, max: 1 },
-  options: FS_OPTIONS,
-  run(ctx) {
-    const alg = algorithmOf(ctx, "compute-id");
-    const version = versionOf(ctx, "compute-id", DEFAULT_VERSION);
-    const root = loadTree(ctx, "compute-id", alg);
-    ctx.out.line(toHex(imageId(writeErofs(root, { version }), alg)));
-    return Promise.resolve(0);
-  },
-};
+export function runComputeId(ctx: CommandContext): Promise<number | void> {
+  const alg = algorithmOf(ctx, "compute-id");
+  const version = versionOf(ctx, "compute-id", DEFAULT_VERSION);
+  const root = loadTree(ctx, "compute-id", alg);
+  ctx.out.line(toHex(imageId(writeErofs(root, { version }), alg)));
+  return Promise.resolve(0);
+}
 
 /** `create-dumpfile PATH`: the composefs dumpfile of a directory tree on stdout. */
-export const createDumpfileCommand: CommandSpec = {
-  words: ["create-dumpfile"],
-  summary: "Print the composefs dumpfile of a directory tree",
-  synopsis: "PATH",
-  positionals: { min: 1, max: 1 },
-  options: FS_OPTIONS,
-  run(ctx) {
-    const root = loadTree(ctx, "create-dumpfile", algorithmOf(ctx, "create-dumpfile"));
-    ctx.out.raw(writeDumpfile(root));
-    return Promise.resolve(0);
-  },
-};
+export function runCreateDumpfile(ctx: CommandContext): Promise<number | void> {
+  const root = loadTree(ctx, "create-dumpfile", algorithmOf(ctx, "create-dumpfile"));
+  ctx.out.raw(writeDumpfile(root));
+  return Promise.resolve(0);
+}
 
 /** `create-image PATH [IMAGE_NAME]`: store the tree's objects and its EROFS image. */
-export const createImageCommand: CommandSpec = {
-  words: ["create-image"],
-  summary: "Store a directory tree's files and its EROFS image in the repository",
-  synopsis: "PATH [IMAGE_NAME]",
-  positionals: { min: 1, max: 2 },
-  options: FS_OPTIONS,
-  async run(ctx) {
-    using repo = await openRepoFromGlobal(ctx.global, { write: true });
-    const version = versionOf(ctx, "create-image", repo.meta.erofsFormats.default);
-    const root = loadTree(
-      ctx,
-      "create-image",
-      repo.algorithm,
-      (fd) => repo.storeObjectFromFile(fd).id,
-    );
-    const id = repo.writeImage(writeErofs(root, { version }), ctx.args[1]);
-    ctx.out.line(toIdString(id, repo.algorithm));
-    return 0;
-  },
-};
+export async function runCreateImage(ctx: CommandContext): Promise<number | void> {
+  using repo = await openRepoFromGlobal(ctx.global, { write: true });
+  const version = versionOf(ctx, "create-image", repo.meta.erofsFormats.default);
+  const root = loadTree(
+    ctx,
+    "create-image",
+    repo.algorithm,
+    (fd) => repo.storeObjectFromFile(fd).id,
+  );
+  const id = repo.writeImage(writeErofs(root, { version }), ctx.args[1]);
+  ctx.out.line(toIdString(id, repo.algorithm));
+  return 0;
+}

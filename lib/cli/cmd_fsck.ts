@@ -5,7 +5,7 @@
  */
 
 import { formatFsckError, type FsckReport, fsckReportJson } from "../repository/fsck.ts";
-import type { CommandSpec } from "./command.ts";
+import type { CommandContext } from "./command.ts";
 import { openRepoFromGlobal } from "./repo_path.ts";
 
 /** composefs-rs's `Display` for `FsckResult`, one line per entry. */
@@ -40,24 +40,14 @@ export class FsckFailedError extends Error {
 }
 
 /** `fsck`. */
-export const fsckCommand: CommandSpec = {
-  words: ["fsck"],
-  summary: "Check object digests, streams, images and links",
-  help: "Exits non-zero on corruption unless --json is given.",
-  positionals: { min: 0, max: 0 },
-  options: {
-    json: { type: "boolean", description: "Print the report as JSON" },
-    "metadata-only": { type: "boolean", description: "Skip the per-object digest check" },
-  },
-  async run(ctx) {
-    using repo = await openRepoFromGlobal(ctx.global, { write: false });
-    const report = repo.fsck({ metadataOnly: ctx.values["metadata-only"] === true });
-    if (ctx.out.json) {
-      ctx.out.result(fsckReportJson(report));
-      return 0;
-    }
-    for (const l of formatFsckReport(report)) ctx.out.line(l);
-    if (!report.ok) throw new FsckFailedError(report.errors.length);
+export async function runFsck(ctx: CommandContext): Promise<number | void> {
+  using repo = await openRepoFromGlobal(ctx.global, { write: false });
+  const report = repo.fsck({ metadataOnly: ctx.values["metadata-only"] === true });
+  if (ctx.out.json) {
+    ctx.out.result(fsckReportJson(report));
     return 0;
-  },
-};
+  }
+  for (const l of formatFsckReport(report)) ctx.out.line(l);
+  if (!report.ok) throw new FsckFailedError(report.errors.length);
+  return 0;
+}

@@ -4,45 +4,29 @@
  * @module
  */
 
-import type { CommandSpec } from "./command.ts";
+import type { CommandContext } from "./command.ts";
 import { openRepoFromGlobal } from "./repo_path.ts";
 
 /** `gc`. */
-export const gcCommand: CommandSpec = {
-  words: ["gc"],
-  summary: "Remove objects no ref reaches (mark and sweep)",
-  positionals: { min: 0, max: 0 },
-  options: {
-    "dry-run": { type: "boolean", short: "n", description: "Report only; delete nothing" },
-    root: {
-      type: "string",
-      short: "r",
-      multiple: true,
-      valueName: "NAME",
-      description: "Also keep this streams/ or images/ entry (repeatable)",
+export async function runGc(ctx: CommandContext): Promise<number | void> {
+  const dryRun = ctx.values["dry-run"] === true;
+  const roots = (ctx.values.root as string[] | undefined) ?? [];
+  using repo = await openRepoFromGlobal(ctx.global, { write: !dryRun });
+  const r = repo.gc({ dryRun, roots });
+  // Same shape as composefs-rs's varlink GcReply.
+  ctx.out.result({
+    result: {
+      objects_removed: r.objectsRemoved,
+      objects_bytes: r.objectsBytes,
+      images_pruned: r.imagesPruned,
+      streams_pruned: r.streamsPruned,
     },
-    json: { type: "boolean", description: "Print the result as JSON" },
-  },
-  async run(ctx) {
-    const dryRun = ctx.values["dry-run"] === true;
-    const roots = (ctx.values.root as string[] | undefined) ?? [];
-    using repo = await openRepoFromGlobal(ctx.global, { write: !dryRun });
-    const r = repo.gc({ dryRun, roots });
-    // Same shape as composefs-rs's varlink GcReply.
-    ctx.out.result({
-      result: {
-        objects_removed: r.objectsRemoved,
-        objects_bytes: r.objectsBytes,
-        images_pruned: r.imagesPruned,
-        streams_pruned: r.streamsPruned,
-      },
-      dry_run: dryRun,
-    });
-    if (dryRun) ctx.out.line("Dry run (no files deleted):");
-    ctx.out.line(`Objects: ${r.objectsRemoved} removed (${r.objectsBytes} bytes)`);
-    if (r.imagesPruned > 0 || r.streamsPruned > 0) {
-      ctx.out.line(`Pruned symlinks: ${r.imagesPruned} images, ${r.streamsPruned} streams`);
-    }
-    return 0;
-  },
-};
+    dry_run: dryRun,
+  });
+  if (dryRun) ctx.out.line("Dry run (no files deleted):");
+  ctx.out.line(`Objects: ${r.objectsRemoved} removed (${r.objectsBytes} bytes)`);
+  if (r.imagesPruned > 0 || r.streamsPruned > 0) {
+    ctx.out.line(`Pruned symlinks: ${r.imagesPruned} images, ${r.streamsPruned} streams`);
+  }
+  return 0;
+}

@@ -13,7 +13,7 @@ import type { ErofsFormatVersion } from "../repository/meta.ts";
 import { Repository } from "../repository/repository.ts";
 import { MetadataMissingError } from "../repository/errors.ts";
 import { ErrnoError } from "../../ffi/errno.ts";
-import type { CommandSpec } from "./command.ts";
+import type { CommandContext } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { resolveRepoPath } from "./repo_path.ts";
 
@@ -22,77 +22,51 @@ const DEFAULT_ALGORITHM = "fsverity-sha512-12";
 /** EROFS format written into meta.json when `--erofs-version` is not given. */
 const DEFAULT_EROFS_VERSION: ErofsFormatVersion = 1;
 
-/** `init`. */
-export const initCommand: CommandSpec = {
-  words: ["init"],
-  summary: "Create a repository (or check an existing one)",
-  synopsis: "[PATH]",
-  help: "Creates the directory and its parents and writes meta.json. Running it again with the " +
-    "same configuration is a no-op; a different configuration is an error.",
-  positionals: { min: 0, max: 1 },
-  options: {
-    algorithm: {
-      type: "string",
-      valueName: "ALG",
-      description: `fs-verity algorithm: fsverity-sha512-12 (default) or fsverity-sha256-12`,
-    },
-    insecure: { type: "boolean", description: "Do not require fs-verity" },
-    "erofs-version": {
-      type: "string",
-      valueName: "0|1|2",
-      description: "Default EROFS format stored in meta.json (default 1)",
-    },
-    "reset-metadata": {
-      type: "boolean",
-      description: "Delete streams/, images/ and meta.json first (objects/ is kept)",
-    },
-    ensure: { type: "boolean", description: "Open an existing repository as it is" },
-  },
-  async run(ctx) {
-    const path = ctx.args[0] ?? resolveRepoPath(ctx.global);
-    const algName = (ctx.values.algorithm as string | undefined) ?? DEFAULT_ALGORITHM;
-    let algorithm;
+/** `init [PATH]`. */
+export async function runInit(ctx: CommandContext): Promise<number> {
+  const path = ctx.args[0] ?? resolveRepoPath(ctx.global);
+  const algName = (ctx.values.algorithm as string | undefined) ?? DEFAULT_ALGORITHM;
+  let algorithm;
+  try {
+    algorithm = parseAlgorithmName(algName);
+  } catch (e) {
+    if (e instanceof InvalidAlgorithmError) throw new UsageError(e.message, "init", { cause: e });
+    throw e;
+  }
+  const insecure = ctx.values.insecure === true;
+  const erofsVersion = (ctx.global.erofsVersion ?? DEFAULT_EROFS_VERSION) as ErofsFormatVersion;
+  if (ctx.values["reset-metadata"]) await Repository.resetMetadata(path);
+  if (ctx.values.ensure) {
     try {
-      algorithm = parseAlgorithmName(algName);
+      const { repository, upgraded } = await Repository.openDetailed(path, {
+        write: true,
+        insecure,
+      });
+      repository.close();
+      ctx.out.line(
+        upgraded
+          ? `Upgraded legacy repository at ${path}`
+          : `Repository already initialized at ${path} (existing configuration preserved)`,
+      );
+      return 0;
     } catch (e) {
-      if (e instanceof InvalidAlgorithmError) throw new UsageError(e.message, "init", { cause: e });
-      throw e;
+      const absent = e instanceof MetadataMissingError ||
+        (e instanceof ErrnoError && e.is("ENOENT"));
+      if (!absent) throw e;
     }
-    const insecure = ctx.values.insecure === true;
-    const erofsVersion = (ctx.global.erofsVersion ?? DEFAULT_EROFS_VERSION) as ErofsFormatVersion;
-    if (ctx.values["reset-metadata"]) await Repository.resetMetadata(path);
-    if (ctx.values.ensure) {
-      try {
-        const { repository, upgraded } = await Repository.openDetailed(path, {
-          write: true,
-          insecure,
-        });
-        repository.close();
-        ctx.out.line(
-          upgraded
-            ? `Upgraded legacy repository at ${path}`
-            : `Repository already initialized at ${path} (existing configuration preserved)`,
-        );
-        return 0;
-      } catch (e) {
-        const absent = e instanceof MetadataMissingError ||
-          (e instanceof ErrnoError && e.is("ENOENT"));
-        if (!absent) throw e;
-      }
-    }
-    const { repository, created } = await Repository.initDetailed(path, {
-      algorithm,
-      insecure,
-      erofsFormats: { default: erofsVersion },
-    });
-    repository.close();
-    if (created) {
-      ctx.out.line(`Initialized composefs repository at ${path}`);
-      ctx.out.line(`  algorithm: ${formatAlgorithmName(algorithm)}`);
-      ctx.out.line(`  verity:    ${insecure ? "not required (insecure)" : "required"}`);
-    } else {
-      ctx.out.line(`Repository already initialized at ${path}`);
-    }
-    return 0;
-  },
-};
+  }
+  const { repository, created } = await Repository.initDetailed(path, {
+    algorithm,
+    insecure,
+    erofsFormats: { default: erofsVersion },
+  });
+  repository.close();
+  if (created) {
+    ctx.out.line(`Initialized composefs repository at ${path}`);
+    ctx.out.line(`  algorithm: ${formatAlgorithmName(algorithm)}`);
+    ctx.out.line(`  verity:    ${insecure ? "not required (insecure)" : "required"}`);
+  } else {
+    ctx.out.line(`Repository already initialized at ${path}`);
+  }
+  return 0;
+}

@@ -11,31 +11,9 @@ import { mountImage, requireMountPrivileges } from "../mount/composefs_mount.ts"
 import { computeImageId, imageTree, linkedImageId } from "../oci/composefs_image.ts";
 import { parseXattrFiltering, type XattrFiltering } from "../oci/merged_tree.ts";
 import { toHex } from "../repository/object_id.ts";
-import type { CommandContext, CommandSpec, OptionSpec } from "./command.ts";
+import type { CommandContext } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { openRepoFromGlobal } from "./repo_path.ts";
-
-const MOUNT_OPTIONS: Record<string, OptionSpec> = {
-  upperdir: {
-    type: "string",
-    valueName: "DIR",
-    description: "Overlay upper directory for a writable mount (needs --workdir)",
-  },
-  workdir: {
-    type: "string",
-    valueName: "DIR",
-    description: "Overlay work directory (same filesystem as --upperdir)",
-  },
-  "read-write": {
-    type: "boolean",
-    description: "Mount read-write (needs --upperdir; implied by --upperdir)",
-  },
-  fuse: {
-    type: "string",
-    valueName: "auto|yes|no",
-    description: "FUSE fallback (only the kernel mount is implemented: auto and no)",
-  },
-};
 
 function mountOpts(ctx: CommandContext, cmd: string) {
   const upperdir = ctx.values.upperdir as string | undefined;
@@ -71,91 +49,42 @@ function imageRef(ref: string): string {
 }
 
 /** `mount NAME MOUNTPOINT`: a repository image (hex id or ref name). */
-export const mountCommand: CommandSpec = {
-  words: ["mount"],
-  summary: "Mount an EROFS image of the repository (composefs over objects/)",
-  synopsis: "NAME MOUNTPOINT",
-  help: "NAME is an image id (images/<hex>) or a ref (images/refs/<name>). Needs root. " +
-    "verity=require is used unless the repository is insecure.",
-  positionals: { min: 2, max: 2 },
-  options: MOUNT_OPTIONS,
-  async run(ctx) {
-    const opts = mountOpts(ctx, "mount");
-    requireMountPrivileges();
-    using repo = await openRepoFromGlobal(ctx.global, { write: false });
-    mountImage(repo, ctx.args[0], ctx.args[1], opts);
-    return 0;
-  },
-};
+export async function runMount(ctx: CommandContext): Promise<number | void> {
+  const opts = mountOpts(ctx, "mount");
+  requireMountPrivileges();
+  using repo = await openRepoFromGlobal(ctx.global, { write: false });
+  mountImage(repo, ctx.args[0], ctx.args[1], opts);
+  return 0;
+}
 
 /** `oci mount IMAGE MOUNTPOINT`: the composefs image linked from an OCI image's config. */
-export const ociMountCommand: CommandSpec = {
-  words: ["oci", "mount"],
-  summary: "Mount the composefs image of an OCI image",
-  synopsis: "IMAGE MOUNTPOINT",
-  help: "IMAGE is a tag, @sha256:<manifest digest> or sha256:<manifest digest>. The image " +
-    "linked for the repository's EROFS format (or --erofs-version) is mounted.",
-  positionals: { min: 2, max: 2 },
-  options: MOUNT_OPTIONS,
-  async run(ctx) {
-    const opts = mountOpts(ctx, "oci mount");
-    requireMountPrivileges();
-    using repo = await openRepoFromGlobal(ctx.global, { write: false });
-    const id = linkedImageId(repo, imageRef(ctx.args[0]), {
-      erofsVersion: ctx.global.erofsVersion as FormatVersion | undefined,
-    });
-    mountImage(repo, toHex(id), ctx.args[1], opts);
-    return 0;
-  },
-};
-
-const XATTRS_OPTION: OptionSpec = {
-  type: "string",
-  valueName: "allowlist-only|keep-user-xattrs",
-  description: "Xattrs to keep (default allowlist-only: security.capability only)",
-};
+export async function runOciMount(ctx: CommandContext): Promise<number | void> {
+  const opts = mountOpts(ctx, "oci mount");
+  requireMountPrivileges();
+  using repo = await openRepoFromGlobal(ctx.global, { write: false });
+  const id = linkedImageId(repo, imageRef(ctx.args[0]), {
+    erofsVersion: ctx.global.erofsVersion as FormatVersion | undefined,
+  });
+  mountImage(repo, toHex(id), ctx.args[1], opts);
+  return 0;
+}
 
 /** `oci compute-id IMAGE`: the EROFS id, nothing stored. */
-export const ociComputeIdCommand: CommandSpec = {
-  words: ["oci", "compute-id"],
-  summary: "Compute the composefs image id of an OCI image",
-  synopsis: "IMAGE",
-  help: "IMAGE is a tag, @sha256:<config digest> or @sha256:<manifest digest>. Prints the " +
-    "bare hex id for the repository's EROFS format (or --erofs-version).",
-  positionals: { min: 1, max: 1 },
-  options: { xattrs: XATTRS_OPTION },
-  async run(ctx) {
-    const xattrs = xattrsOf(ctx, "oci compute-id");
-    using repo = await openRepoFromGlobal(ctx.global, { write: false });
-    const id = computeImageId(repo, ctx.args[0], {
-      xattrs,
-      erofsVersion: ctx.global.erofsVersion as FormatVersion | undefined,
-    });
-    ctx.out.line(toHex(id));
-    return 0;
-  },
-};
+export async function runOciComputeId(ctx: CommandContext): Promise<number | void> {
+  const xattrs = xattrsOf(ctx, "oci compute-id");
+  using repo = await openRepoFromGlobal(ctx.global, { write: false });
+  const id = computeImageId(repo, ctx.args[0], {
+    xattrs,
+    erofsVersion: ctx.global.erofsVersion as FormatVersion | undefined,
+  });
+  ctx.out.line(toHex(id));
+  return 0;
+}
 
 /** `oci dump IMAGE`: the merged filesystem as a composefs dumpfile. */
-export const ociDumpCommand: CommandSpec = {
-  words: ["oci", "dump"],
-  summary: "Print the merged filesystem of an OCI image as a composefs dumpfile",
-  synopsis: "IMAGE",
-  help: "IMAGE is a tag, @sha256:<config digest> or @sha256:<manifest digest>.",
-  positionals: { min: 1, max: 1 },
-  options: { xattrs: XATTRS_OPTION },
-  async run(ctx) {
-    const xattrs = xattrsOf(ctx, "oci dump");
-    using repo = await openRepoFromGlobal(ctx.global, { write: false });
-    ctx.out.raw(writeDumpfile(imageTree(repo, ctx.args[0], { xattrs })));
-    return 0;
-  },
-};
-
-/** All commands of this file, in help order. */
-export const MOUNT_COMMANDS: CommandSpec[] = [
-  mountCommand,
-  ociMountCommand,
-  ociComputeIdCommand,
-  ociDumpCommand,
-];
+export async function runOciDump(ctx: CommandContext): Promise<number | void> {
+  const xattrs = xattrsOf(ctx, "oci dump");
+  using repo = await openRepoFromGlobal(ctx.global, { write: false });
+  ctx.out.raw(writeDumpfile(imageTree(repo, ctx.args[0], { xattrs })));
+  return 0;
+}

@@ -10,7 +10,7 @@ import { type CopyEvent, copyImage, type CopySummary } from "../oci/copy.ts";
 import type { FormatVersion } from "../erofs/format.ts";
 import { type LayerSink, type LayerSource, LocalRepositoryEndpoint } from "../oci/copy_endpoint.ts";
 import { VarlinkRepositoryEndpoint } from "../varlink/composefs_client.ts";
-import type { CommandSpec } from "./command.ts";
+import type { CommandContext } from "./command.ts";
 import { formatBytes, type Output } from "./output.ts";
 import { resolveRepoPath } from "./repo_path.ts";
 import { UsageError } from "./errors.ts";
@@ -63,90 +63,58 @@ export function copySummaryLines(s: CopySummary, from: string): string[] {
 }
 
 /** `oci copy`. */
-export const ociCopyCommand: CommandSpec = {
-  words: ["oci", "copy"],
-  summary: "Copy an image from another repository (the global repository is the destination)",
-  synopsis: "IMAGE",
-  help: "IMAGE is a tag in the source repository or @sha256:<manifest digest>. Each layer " +
-    "travels as a splitdirfdstream and is re-hashed; between two local repositories of one " +
-    "algorithm each layer's stream, its objects and the composefs image are linked under " +
-    "the names they have instead (--verify: stream and re-hash anyway). Objects are " +
-    "reflinked, else hardlinked (same algorithm and filesystem), else copied. --name " +
-    "defaults to the source's tag.",
-  positionals: { min: 1, max: 1 },
-  options: {
-    from: { type: "string", valueName: "PATH", description: "Source repository (required)" },
-    "from-varlink": {
-      type: "string",
-      valueName: "ADDRESS",
-      description:
-        "Open --from through the varlink server at ADDRESS (global --varlink: the destination)",
-    },
-    name: { type: "string", valueName: "NAME", description: "Tag in the destination" },
-    zerocopy: {
-      type: "boolean",
-      description: "Reflink or hardlink only; refuse when that is impossible",
-    },
-    verify: {
-      type: "boolean",
-      description:
-        "Stream every layer, re-hash every object and check diff_ids even between local repositories",
-    },
-    json: { type: "boolean", description: "Print the summary as JSON" },
-  },
-  async run(ctx) {
-    const from = ctx.values.from as string | undefined;
-    if (from === undefined) throw new UsageError("Missing --from SRC_REPO", "oci copy");
-    if (ctx.global.hash !== undefined) {
-      throw new UsageError(
-        "--hash does not apply to oci copy: each side's algorithm comes from its meta.json",
-        "oci copy",
-      );
-    }
-    await using stack = new AsyncDisposableStack();
-    // Either end may be a repository behind a varlink server (cfs varlink or cfsctl varlink).
-    const fromVarlink = ctx.values["from-varlink"] as string | undefined;
-    const toVarlink = ctx.values.varlink as string | undefined;
-    let source: LayerSource;
-    if (fromVarlink !== undefined) {
-      source = stack.use(await VarlinkRepositoryEndpoint.open(fromVarlink, from));
-    } else {
-      source = new LocalRepositoryEndpoint(
-        stack.use(await Repository.open(from, { write: false })),
-      );
-    }
-    let sink: LayerSink;
-    if (toVarlink !== undefined) {
-      sink = stack.use(
-        await VarlinkRepositoryEndpoint.open(toVarlink, resolveRepoPath(ctx.global)),
-      );
-    } else {
-      sink = new LocalRepositoryEndpoint(
-        stack.use(
-          await Repository.open(resolveRepoPath(ctx.global), {
-            write: true,
-            insecure: ctx.global.insecure,
-            requireVerity: ctx.global.requireVerity,
-            noUpgrade: ctx.global.noUpgrade,
-          }),
-        ),
-        // The composefs image written at finalize follows the global --erofs-version.
-        { erofsVersion: ctx.global.erofsVersion as FormatVersion | undefined },
-      );
-    }
-    const summary = await copyImage(
-      source,
-      sink,
-      ctx.args[0],
-      {
-        name: ctx.values.name as string | undefined,
-        zerocopy: ctx.values.zerocopy === true,
-        verify: ctx.values.verify === true,
-        onEvent: reporter(ctx.out),
-      },
+export async function runOciCopy(ctx: CommandContext): Promise<number | void> {
+  const from = ctx.values.from as string | undefined;
+  if (from === undefined) throw new UsageError("Missing --from SRC_REPO", "oci copy");
+  if (ctx.global.hash !== undefined) {
+    throw new UsageError(
+      "--hash does not apply to oci copy: each side's algorithm comes from its meta.json",
+      "oci copy",
     );
-    ctx.out.progressDone();
-    for (const l of copySummaryLines(summary, from)) ctx.out.line(l);
-    ctx.out.result(summary);
-  },
-};
+  }
+  await using stack = new AsyncDisposableStack();
+  // Either end may be a repository behind a varlink server (cfs varlink or cfsctl varlink).
+  const fromVarlink = ctx.values["from-varlink"] as string | undefined;
+  const toVarlink = ctx.values.varlink as string | undefined;
+  let source: LayerSource;
+  if (fromVarlink !== undefined) {
+    source = stack.use(await VarlinkRepositoryEndpoint.open(fromVarlink, from));
+  } else {
+    source = new LocalRepositoryEndpoint(
+      stack.use(await Repository.open(from, { write: false })),
+    );
+  }
+  let sink: LayerSink;
+  if (toVarlink !== undefined) {
+    sink = stack.use(
+      await VarlinkRepositoryEndpoint.open(toVarlink, resolveRepoPath(ctx.global)),
+    );
+  } else {
+    sink = new LocalRepositoryEndpoint(
+      stack.use(
+        await Repository.open(resolveRepoPath(ctx.global), {
+          write: true,
+          insecure: ctx.global.insecure,
+          requireVerity: ctx.global.requireVerity,
+          noUpgrade: ctx.global.noUpgrade,
+        }),
+      ),
+      // The composefs image written at finalize follows the global --erofs-version.
+      { erofsVersion: ctx.global.erofsVersion as FormatVersion | undefined },
+    );
+  }
+  const summary = await copyImage(
+    source,
+    sink,
+    ctx.args[0],
+    {
+      name: ctx.values.name as string | undefined,
+      zerocopy: ctx.values.zerocopy === true,
+      verify: ctx.values.verify === true,
+      onEvent: reporter(ctx.out),
+    },
+  );
+  ctx.out.progressDone();
+  for (const l of copySummaryLines(summary, from)) ctx.out.line(l);
+  ctx.out.result(summary);
+}

@@ -13,23 +13,9 @@ import { toHex } from "../repository/object_id.ts";
 import type { PullEvent } from "../oci/pull.ts";
 import { pullFromContainersStorage } from "../oci/cstor/pull.ts";
 import { CSTOR_TRANSPORT } from "../oci/cstor/reference.ts";
-import type { CommandContext, OptionSpec } from "./command.ts";
+import type { CommandContext } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes } from "./output.ts";
-
-/** Options `oci pull` gains for containers-storage sources (cfsctl spelling). */
-export const CSTOR_PULL_OPTIONS: Record<string, OptionSpec> = {
-  "local-fetch": {
-    type: "string",
-    valueName: "auto|zerocopy|disabled",
-    description: "containers-storage: import natively; zerocopy = reflink or hardlink only " +
-      "(default auto)",
-  },
-  zerocopy: {
-    type: "boolean",
-    description: "Same as --local-fetch zerocopy: fail rather than copy file contents",
-  },
-};
 
 /** True if `source` names the containers-storage transport. */
 export function isCstorSource(source: string): boolean {

@@ -10,13 +10,14 @@
 
 import { createComposefsService } from "../varlink/composefs_service.ts";
 import { serveActivated, VarlinkServer } from "../varlink/server.ts";
-import type { CommandContext, CommandSpec } from "./command.ts";
+import type { CommandContext } from "./command.ts";
 import { UsageError } from "./errors.ts";
 
 /** Signals that stop a listening server cleanly. */
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
-async function runVarlink(ctx: CommandContext, cmd: string): Promise<number> {
+/** `varlink` and its alias `oci varlink`. */
+export async function runVarlink(ctx: CommandContext): Promise<number> {
   const log = (m: string) => ctx.out.stderr.write(`cfs varlink: ${m}\n`);
   using svc = createComposefsService({
     insecure: ctx.global.insecure,
@@ -35,7 +36,7 @@ async function runVarlink(ctx: CommandContext, cmd: string): Promise<number> {
   } else {
     const act = serveActivated(server);
     if (act === undefined) {
-      throw new UsageError("no --address given and not socket-activated", cmd);
+      throw new UsageError("no --address given and not socket-activated", ctx.command);
     }
     served = act.served;
     if (act.mode === "connected") served = served.then(() => server.close());
@@ -50,33 +51,3 @@ async function runVarlink(ctx: CommandContext, cmd: string): Promise<number> {
   }
   return 0;
 }
-
-const options = {
-  address: {
-    type: "string" as const,
-    valueName: "PATH",
-    description: "Listen on a new unix socket at PATH (default: the socket-activation fd)",
-  },
-  "trust-any-uid": {
-    type: "boolean" as const,
-    description: "Let peers of any uid call methods that write (default: our uid and root)",
-  },
-};
-
-/** `varlink`. */
-export const varlinkCommand: CommandSpec = {
-  words: ["varlink"],
-  summary: "Serve the org.composefs.Repository and org.composefs.Oci varlink interfaces",
-  help: "With no arguments at all and LISTEN_FDS set (varlinkctl exec:, systemd units), cfs " +
-    "serves the activation socket as if run as `cfs varlink`.",
-  positionals: { min: 0, max: 0 },
-  options,
-  run: (ctx) => runVarlink(ctx, "varlink"),
-};
-
-/** `oci varlink` (cfsctl's alias). */
-export const ociVarlinkCommand: CommandSpec = {
-  ...varlinkCommand,
-  words: ["oci", "varlink"],
-  run: (ctx) => runVarlink(ctx, "oci varlink"),
-};

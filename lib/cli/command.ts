@@ -1,6 +1,11 @@
 /**
  * The shape of a CLI command and the context it runs in.
  *
+ * A command is split in two: its {@link CommandSpec} (words, help, options: what `--help` and
+ * argument parsing need, a few hundred bytes of data) and its implementation, which the spec
+ * {@link CommandSpec.load | loads} with a dynamic `import()` only when the command runs. So
+ * `cfs --help` and every command load only what they use, not the whole library.
+ *
  * @module
  */
 
@@ -40,8 +45,10 @@ export interface GlobalOptions {
   erofsVersion?: number;
 }
 
-/** What a command's `run` receives. */
+/** What a command's implementation receives. */
 export interface CommandContext {
+  /** The command words joined by spaces, e.g. `oci pull` (for usage errors). */
+  command: string;
   /** Positional arguments after the command words. */
   args: string[];
   /** Parsed command options by long name. */
@@ -51,6 +58,9 @@ export interface CommandContext {
   /** Where results and progress go. */
   out: Output;
 }
+
+/** A command's implementation: resolves to the exit code (default 0). */
+export type CommandRun = (ctx: CommandContext) => Promise<number | void>;
 
 /** A leaf command: `words` is its path in the tree, e.g. `["oci", "pull"]`. */
 export interface CommandSpec {
@@ -66,6 +76,9 @@ export interface CommandSpec {
   positionals: { min: number; max: number };
   /** Command options. `--json` is declared by commands that support it. */
   options?: Record<string, OptionSpec>;
-  /** Run; resolves to the exit code (default 0). Throw UsageError for usage problems. */
-  run(ctx: CommandContext): Promise<number | void>;
+  /**
+   * Import the implementation (a dynamic `import()`: nothing of it loads before the command
+   * runs). It throws UsageError for usage problems.
+   */
+  load(): Promise<CommandRun>;
 }

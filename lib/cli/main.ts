@@ -4,7 +4,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { CommandSpec, GlobalOptions, OptionSpec } from "./command.ts";
 import { errorLine, errorToJson, EXIT, UsageError } from "./errors.ts";
 import { denoSink, Output, stringifyJson } from "./output.ts";
@@ -211,6 +210,9 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
     }
     // 2. Parse the leaf's options together with the global ones.
     const options = { ...GLOBAL_OPTIONS, ...HELP_OPTION, ...(leaf.options ?? {}) };
+    // node:util is imported here, not at the top: loading Deno's Node compatibility layer costs
+    // ~14 ms, which `cfs --help` (a group's help needs no option parsing) should not pay.
+    const { parseArgs } = await import("node:util");
     let parsed;
     try {
       parsed = parseArgs({
@@ -242,7 +244,9 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
     }
     wantJson = parsed.values.json === true;
     out.json = wantJson;
-    const code = await leaf.run({
+    const run = await leaf.load();
+    const code = await run({
+      command: cmdName,
       args: parsed.positionals,
       values: parsed.values as Record<string, string | boolean | string[] | undefined>,
       global: globalsFrom(parsed.values, cmdName),

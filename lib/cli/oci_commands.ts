@@ -8,7 +8,7 @@
 import type { Repository } from "../repository/repository.ts";
 import type { FormatVersion } from "../erofs/format.ts";
 import { toHex } from "../repository/object_id.ts";
-import type { CommandContext, CommandSpec } from "./command.ts";
+import type { CommandContext } from "./command.ts";
 import { openRepoFromGlobal } from "./repo_path.ts";
 import { UsageError } from "./errors.ts";
 import { formatBytes, type Output } from "./output.ts";
@@ -24,7 +24,7 @@ import { exportLayer, layerInfo } from "../oci/layer_export.ts";
 import { ociFsck, ociFsckJson } from "../oci/oci_fsck.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { errorLine } from "./errors.ts";
-import { CSTOR_PULL_OPTIONS, isCstorSource, runCstorPull } from "./cmd_oci_pull_cstor.ts";
+import { isCstorSource, runCstorPull } from "./cmd_oci_pull_cstor.ts";
 
 function openRepo(ctx: CommandContext, write: boolean): Promise<Repository> {
   return openRepoFromGlobal(ctx.global, { write });
@@ -61,199 +61,142 @@ function progressReporter(out: Output): (e: PullEvent) => void {
   };
 }
 
-const pull: CommandSpec = {
-  words: ["oci", "pull"],
-  summary: "Import an OCI image from an oci: layout, an oci-archive: or containers-storage:",
-  synopsis: "SOURCE [NAME]",
-  help: "SOURCE is oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG] or " +
-    "containers-storage:[DRIVER@ROOT+RUN]NAME[:TAG]|@ID (store from storage.conf). NAME (the tag to set) " +
-    "defaults to SOURCE. Every blob digest and every layer's diff_id is verified.",
-  positionals: { min: 1, max: 2 },
-  options: {
-    platform: {
-      type: "string",
-      valueName: "OS/ARCH[/VARIANT]",
-      description: "Platform to select from an image index (default: this machine's)",
-    },
-    ...CSTOR_PULL_OPTIONS,
-    json: { type: "boolean", description: "Print the result as JSON" },
-  },
-  async run(ctx) {
-    const [source, name] = ctx.args;
-    if (isCstorSource(source)) {
-      return await runCstorPull(
-        ctx,
-        source,
-        name,
-        () => openRepo(ctx, true),
-        progressReporter(ctx.out),
-      );
-    }
-    const platform = typeof ctx.values.platform === "string"
-      ? parsePlatform(ctx.values.platform)
-      : undefined;
-    using repo = await openRepo(ctx, true);
-    const r = await pullImage(repo, source, {
-      tag: name ?? source,
-      platform,
-      onEvent: progressReporter(ctx.out),
-      ...(ctx.global.erofsVersion !== undefined
-        ? { erofsVersion: ctx.global.erofsVersion as FormatVersion }
-        : {}),
-    });
-    ctx.out.progressDone();
-    const s = r.stats;
-    const stored = s.objectsCopied + s.objectsReflinked + s.objectsHardlinked;
-    ctx.out.line(`manifest ${r.manifestDigest}`);
-    ctx.out.line(`config   ${r.configDigest}`);
-    ctx.out.line(`verity   ${toHex(r.manifestVerity)}`);
-    ctx.out.line(`tagged   ${r.tag}`);
-    for (const i of r.images) ctx.out.line(`erofs    v${i.version} ${toHex(i.id)}`);
-    if (r.skipped !== undefined) ctx.out.warn(`No composefs image generated: ${r.skipped}`);
-    ctx.out.line(
-      `objects  ${stored} stored, ${s.objectsAlreadyPresent} already present, ` +
-        `${r.layers.filter((l) => l.skipped).length} layers skipped ` +
-        `(${formatBytes(s.externalBytes)} external, ${formatBytes(s.inlineBytes)} inline)`,
+/** `oci pull SOURCE [NAME]`. */
+export async function runOciPull(ctx: CommandContext): Promise<number | void> {
+  const [source, name] = ctx.args;
+  if (isCstorSource(source)) {
+    return await runCstorPull(
+      ctx,
+      source,
+      name,
+      () => openRepo(ctx, true),
+      progressReporter(ctx.out),
     );
-    ctx.out.result({
-      manifest_digest: r.manifestDigest,
-      config_digest: r.configDigest,
-      manifest_verity: toHex(r.manifestVerity),
-      config_verity: toHex(r.configVerity),
-      tag: r.tag ?? null,
-      layers: r.layers.map((l) => ({
-        diff_id: l.diffId,
-        verity: toHex(l.verity),
-        skipped: l.skipped,
-      })),
-      stats: r.stats,
-      composefs_images: r.images.map((i) => ({ version: i.version, id: toHex(i.id) })),
-    });
-  },
-};
+  }
+  const platform = typeof ctx.values.platform === "string"
+    ? parsePlatform(ctx.values.platform)
+    : undefined;
+  using repo = await openRepo(ctx, true);
+  const r = await pullImage(repo, source, {
+    tag: name ?? source,
+    platform,
+    onEvent: progressReporter(ctx.out),
+    ...(ctx.global.erofsVersion !== undefined
+      ? { erofsVersion: ctx.global.erofsVersion as FormatVersion }
+      : {}),
+  });
+  ctx.out.progressDone();
+  const s = r.stats;
+  const stored = s.objectsCopied + s.objectsReflinked + s.objectsHardlinked;
+  ctx.out.line(`manifest ${r.manifestDigest}`);
+  ctx.out.line(`config   ${r.configDigest}`);
+  ctx.out.line(`verity   ${toHex(r.manifestVerity)}`);
+  ctx.out.line(`tagged   ${r.tag}`);
+  for (const i of r.images) ctx.out.line(`erofs    v${i.version} ${toHex(i.id)}`);
+  if (r.skipped !== undefined) ctx.out.warn(`No composefs image generated: ${r.skipped}`);
+  ctx.out.line(
+    `objects  ${stored} stored, ${s.objectsAlreadyPresent} already present, ` +
+      `${r.layers.filter((l) => l.skipped).length} layers skipped ` +
+      `(${formatBytes(s.externalBytes)} external, ${formatBytes(s.inlineBytes)} inline)`,
+  );
+  ctx.out.result({
+    manifest_digest: r.manifestDigest,
+    config_digest: r.configDigest,
+    manifest_verity: toHex(r.manifestVerity),
+    config_verity: toHex(r.configVerity),
+    tag: r.tag ?? null,
+    layers: r.layers.map((l) => ({
+      diff_id: l.diffId,
+      verity: toHex(l.verity),
+      skipped: l.skipped,
+    })),
+    stats: r.stats,
+    composefs_images: r.images.map((i) => ({ version: i.version, id: toHex(i.id) })),
+  });
+}
 
-const images: CommandSpec = {
-  words: ["oci", "images"],
-  summary: "List tagged OCI images",
-  positionals: { min: 0, max: 0 },
-  options: { json: { type: "boolean", description: "Print as JSON" } },
-  async run(ctx) {
-    using repo = await openRepo(ctx, false);
-    const list = listImages(repo, (tag, e) => ctx.out.warn(`Skipping "${tag}": ${errorLine(e)}`));
-    ctx.out.result({ images: list });
-    if (list.length === 0) {
-      ctx.out.line("No images found");
-      return;
-    }
-    const rows = [["NAME", "DIGEST", "ARCH", "LAYERS", "REFS"]];
-    for (const i of list) {
-      rows.push([
-        i.name,
-        i.manifest_digest.replace(/^sha256:/, "").slice(0, 12),
-        i.architecture || "artifact",
-        String(i.layer_count),
-        String(i.referrer_count),
-      ]);
-    }
-    const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-    for (const r of rows) ctx.out.line(r.map((v, c) => v.padEnd(w[c])).join("  ").trimEnd());
-  },
-};
+/** `oci images`. */
+export async function runOciImages(ctx: CommandContext): Promise<number | void> {
+  using repo = await openRepo(ctx, false);
+  const list = listImages(repo, (tag, e) => ctx.out.warn(`Skipping "${tag}": ${errorLine(e)}`));
+  ctx.out.result({ images: list });
+  if (list.length === 0) {
+    ctx.out.line("No images found");
+    return;
+  }
+  const rows = [["NAME", "DIGEST", "ARCH", "LAYERS", "REFS"]];
+  for (const i of list) {
+    rows.push([
+      i.name,
+      i.manifest_digest.replace(/^sha256:/, "").slice(0, 12),
+      i.architecture || "artifact",
+      String(i.layer_count),
+      String(i.referrer_count),
+    ]);
+  }
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) ctx.out.line(r.map((v, c) => v.padEnd(w[c])).join("  ").trimEnd());
+}
 
-const inspect: CommandSpec = {
-  words: ["oci", "inspect"],
-  summary: "Show an image's manifest and config",
-  synopsis: "IMAGE",
-  help: "IMAGE is a tag or @sha256:<manifest digest>.",
-  positionals: { min: 1, max: 1 },
-  options: {
-    manifest: { type: "boolean", description: "Print the stored manifest bytes" },
-    config: { type: "boolean", description: "Print the stored config bytes" },
-  },
-  async run(ctx) {
-    if (ctx.values.manifest && ctx.values.config) {
-      throw new UsageError("--manifest and --config are mutually exclusive", "oci inspect");
-    }
-    using repo = await openRepo(ctx, false);
-    if (ctx.values.manifest || ctx.values.config) {
-      const img = resolveImage(repo, ctx.args[0]);
-      const bytes = ctx.values.manifest ? img.manifestBytes : img.configBytes;
-      ctx.out.raw(new TextDecoder().decode(bytes) + "\n");
-      return;
-    }
-    ctx.out.raw(JSON.stringify(inspectImage(repo, ctx.args[0]), null, 2) + "\n");
-  },
-};
+/** `oci inspect IMAGE`. */
+export async function runOciInspect(ctx: CommandContext): Promise<number | void> {
+  if (ctx.values.manifest && ctx.values.config) {
+    throw new UsageError("--manifest and --config are mutually exclusive", "oci inspect");
+  }
+  using repo = await openRepo(ctx, false);
+  if (ctx.values.manifest || ctx.values.config) {
+    const img = resolveImage(repo, ctx.args[0]);
+    const bytes = ctx.values.manifest ? img.manifestBytes : img.configBytes;
+    ctx.out.raw(new TextDecoder().decode(bytes) + "\n");
+    return;
+  }
+  ctx.out.raw(JSON.stringify(inspectImage(repo, ctx.args[0]), null, 2) + "\n");
+}
 
-const tag: CommandSpec = {
-  words: ["oci", "tag"],
-  summary: "Tag a manifest",
-  synopsis: "MANIFEST_DIGEST NAME",
-  positionals: { min: 2, max: 2 },
-  async run(ctx) {
-    const [digest, name] = ctx.args;
-    using repo = await openRepo(ctx, true);
-    tagImage(repo, digest.replace(/^@/, ""), name);
-    ctx.out.line(`Tagged ${digest} as ${name}`);
-  },
-};
+/** `oci tag MANIFEST_DIGEST NAME`. */
+export async function runOciTag(ctx: CommandContext): Promise<number | void> {
+  const [digest, name] = ctx.args;
+  using repo = await openRepo(ctx, true);
+  tagImage(repo, digest.replace(/^@/, ""), name);
+  ctx.out.line(`Tagged ${digest} as ${name}`);
+}
 
-const untag: CommandSpec = {
-  words: ["oci", "untag"],
-  summary: "Remove a tag (the image becomes eligible for GC)",
-  synopsis: "NAME",
-  positionals: { min: 1, max: 1 },
-  async run(ctx) {
-    using repo = await openRepo(ctx, true);
-    untagImage(repo, ctx.args[0]);
-    ctx.out.line(`Removed tag ${ctx.args[0]}`);
-  },
-};
+/** `oci untag NAME`. */
+export async function runOciUntag(ctx: CommandContext): Promise<number | void> {
+  using repo = await openRepo(ctx, true);
+  untagImage(repo, ctx.args[0]);
+  ctx.out.line(`Removed tag ${ctx.args[0]}`);
+}
 
-const layer: CommandSpec = {
-  words: ["oci", "layer"],
-  summary: "Write a layer's tar to stdout, or describe it with --json",
-  synopsis: "DIFF_ID",
-  positionals: { min: 1, max: 1 },
-  options: { json: { type: "boolean", description: "Describe the layer as JSON" } },
-  async run(ctx) {
-    using repo = await openRepo(ctx, false);
-    if (ctx.values.json) {
-      ctx.out.result(await layerInfo(repo, ctx.args[0]));
-      return;
-    }
-    if (ctx.out.stdout.isTerminal()) {
-      throw new UsageError("Refusing to write a tar archive to a terminal", "oci layer");
-    }
-    const tar = exportLayer(repo, ctx.args[0]);
-    await ctx.out.writeStream(tar);
-  },
-};
+/** `oci layer DIFF_ID`. */
+export async function runOciLayer(ctx: CommandContext): Promise<number | void> {
+  using repo = await openRepo(ctx, false);
+  if (ctx.values.json) {
+    ctx.out.result(await layerInfo(repo, ctx.args[0]));
+    return;
+  }
+  if (ctx.out.stdout.isTerminal()) {
+    throw new UsageError("Refusing to write a tar archive to a terminal", "oci layer");
+  }
+  const tar = exportLayer(repo, ctx.args[0]);
+  await ctx.out.writeStream(tar);
+}
 
-const fsck: CommandSpec = {
-  words: ["oci", "fsck"],
-  summary: "Check the repository and OCI images",
-  synopsis: "[IMAGE]",
-  positionals: { min: 0, max: 1 },
-  options: { json: { type: "boolean", description: "Print the report as JSON" } },
-  async run(ctx) {
-    using repo = await openRepo(ctx, false);
-    const r = ociFsck(repo, ctx.args[0]);
-    if (ctx.out.json) {
-      ctx.out.result(ociFsckJson(r));
-      return 0;
-    }
-    ctx.out.line(`Checked ${r.imagesChecked} images, ${r.imagesCorrupted} corrupted`);
-    ctx.out.line(
-      `Repository: ${r.repo.objectsChecked} objects, ${r.repo.streamsChecked} streams, ` +
-        `${r.repo.errors.length} errors`,
-    );
-    for (const e of r.errors) ctx.out.line(e);
-    for (const e of r.repo.errors) ctx.out.line(JSON.stringify(e));
-    ctx.out.line(r.ok ? "OK" : "Errors found");
-    return r.ok ? 0 : 1;
-  },
-};
-
-/** The OCI commands, in help order. */
-export const OCI_COMMANDS: CommandSpec[] = [pull, images, inspect, tag, untag, layer, fsck];
+/** `oci fsck [IMAGE]`. */
+export async function runOciFsck(ctx: CommandContext): Promise<number | void> {
+  using repo = await openRepo(ctx, false);
+  const r = ociFsck(repo, ctx.args[0]);
+  if (ctx.out.json) {
+    ctx.out.result(ociFsckJson(r));
+    return 0;
+  }
+  ctx.out.line(`Checked ${r.imagesChecked} images, ${r.imagesCorrupted} corrupted`);
+  ctx.out.line(
+    `Repository: ${r.repo.objectsChecked} objects, ${r.repo.streamsChecked} streams, ` +
+      `${r.repo.errors.length} errors`,
+  );
+  for (const e of r.errors) ctx.out.line(e);
+  for (const e of r.repo.errors) ctx.out.line(JSON.stringify(e));
+  ctx.out.line(r.ok ? "OK" : "Errors found");
+  return r.ok ? 0 : 1;
+}
