@@ -16,9 +16,12 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Slicing-by-8 uses 8 tables of 256 entries. */
 const SLICES = 8;
 
-const TABLE_HI = new Uint32Array(256 * SLICES);
-const TABLE_LO = new Uint32Array(256 * SLICES);
-(function buildTables() {
+/** The slicing-by-8 tables (high and low 32-bit halves), built on first use, not at import. */
+let tables: { hi: Uint32Array; lo: Uint32Array } | undefined;
+
+function buildTables(): { hi: Uint32Array; lo: Uint32Array } {
+  const hiT = new Uint32Array(256 * SLICES);
+  const loT = new Uint32Array(256 * SLICES);
   for (let i = 0; i < 256; i++) {
     let hi = 0;
     let lo = i;
@@ -28,20 +31,21 @@ const TABLE_LO = new Uint32Array(256 * SLICES);
       hi = hi >>> 1;
       if (carry) hi = (hi ^ POLY_HI) >>> 0;
     }
-    TABLE_HI[i] = hi;
-    TABLE_LO[i] = lo;
+    hiT[i] = hi;
+    loT[i] = lo;
   }
   for (let s = 1; s < SLICES; s++) {
     for (let i = 0; i < 256; i++) {
-      const phi = TABLE_HI[(s - 1) * 256 + i];
-      const plo = TABLE_LO[(s - 1) * 256 + i];
+      const phi = hiT[(s - 1) * 256 + i];
+      const plo = loT[(s - 1) * 256 + i];
       const idx = plo & 0xff;
       // crc = table[0][crc & 0xff] ^ (crc >> 8)
-      TABLE_HI[s * 256 + i] = (TABLE_HI[idx] ^ (phi >>> 8)) >>> 0;
-      TABLE_LO[s * 256 + i] = (TABLE_LO[idx] ^ ((plo >>> 8) | ((phi & 0xff) << 24))) >>> 0;
+      hiT[s * 256 + i] = (hiT[idx] ^ (phi >>> 8)) >>> 0;
+      loT[s * 256 + i] = (loT[idx] ^ ((plo >>> 8) | ((phi & 0xff) << 24))) >>> 0;
     }
   }
-})();
+  return { hi: hiT, lo: loT };
+}
 
 /**
  * Incremental CRC-64/ISO.
@@ -66,8 +70,9 @@ export class Crc64 {
     let lo = this.#lo;
     let i = 0;
     const n = data.length;
-    const TH = TABLE_HI;
-    const TL = TABLE_LO;
+    tables ??= buildTables();
+    const TH = tables.hi;
+    const TL = tables.lo;
     // Bytes up to a 4-byte boundary, then whole 8-byte words read as two u32 (little-endian).
     while (i < n && ((data.byteOffset + i) & 3) !== 0) {
       const idx = (lo ^ data[i]) & 0xff;
