@@ -9,7 +9,7 @@
  * @module
  */
 
-export { ERRNO, ErrnoError, type ErrnoName } from "./ffi/errno.ts";
+export { ERRNO, ErrnoError, type ErrnoName, isErrno } from "./ffi/errno.ts";
 export { OwnedFd } from "./ffi/owned_fd.ts";
 export {
   buildLayerFdLayout,

@@ -125,6 +125,27 @@ export class ErrnoError extends Error {
   }
 }
 
+/**
+ * True when `e` is an {@link ErrnoError} carrying one of `names`: the one errno test of the code
+ * base, so a caller states exactly which errnos it expects and lets every other error through.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ErrnoError, isErrno } from "./errno.ts";
+ *
+ * const e = new ErrnoError("openat2", 17, "objects/ab/cd");
+ * assert.ok(isErrno(e, "ENOENT", "EEXIST"));
+ * assert.ok(!isErrno(e, "ENOENT"));
+ * assert.ok(!isErrno(new Error("EEXIST"), "EEXIST"));
+ * ```
+ */
+export function isErrno(e: unknown, ...names: ErrnoName[]): e is ErrnoError {
+  if (!(e instanceof ErrnoError)) return false;
+  for (const n of names) if (e.errno === ERRNO[n]) return true;
+  return false;
+}
+
 const DESCRIPTIONS: Record<string, string> = {
   EPERM: "operation not permitted",
   ENOENT: "no such file or directory",

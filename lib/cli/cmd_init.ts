@@ -12,7 +12,7 @@ import {
 import type { ErofsFormatVersion } from "../repository/meta.ts";
 import { Repository } from "../repository/repository.ts";
 import { MetadataMissingError } from "../repository/errors.ts";
-import { ErrnoError } from "../../ffi/errno.ts";
+import { isErrno } from "../../ffi/errno.ts";
 import type { CommandContext } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { resolveRepoPath } from "./repo_path.ts";
@@ -51,7 +51,7 @@ export async function runInit(ctx: CommandContext): Promise<number> {
       return 0;
     } catch (e) {
       const absent = e instanceof MetadataMissingError ||
-        (e instanceof ErrnoError && e.is("ENOENT"));
+        isErrno(e, "ENOENT");
       if (!absent) throw e;
     }
   }

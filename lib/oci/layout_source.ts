@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ErrnoError } from "../../ffi/errno.ts";
+import { ErrnoError, isErrno } from "../../ffi/errno.ts";
 import { fstat, openBeneath, openDir, openPath, pread } from "../../ffi/fs.ts";
 import type { OwnedFd } from "../../ffi/owned_fd.ts";
 import {
@@ -84,7 +84,7 @@ class DirFiles implements LayoutFiles {
     try {
       fd = openBeneath(this.#dir, path);
     } catch (e) {
-      if (e instanceof ErrnoError && e.code === "ENOENT") return null;
+      if (isErrno(e, "ENOENT")) return null;
       throw e;
     }
     const size = fstat(fd).size;

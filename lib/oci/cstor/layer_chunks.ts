@@ -12,7 +12,7 @@
  */
 
 import * as C from "../../../ffi/constants.ts";
-import { ErrnoError } from "../../../ffi/errno.ts";
+import { isErrno } from "../../../ffi/errno.ts";
 import { fgetxattr, fstat, openBeneath, pread, RESOLVE_STRICT } from "../../../ffi/fs.ts";
 import type { OwnedFd } from "../../../ffi/owned_fd.ts";
 import type { Chunk } from "../../splitdirfdstream/chunk.ts";
@@ -118,7 +118,7 @@ export async function* layerChunks(
       try {
         f = openBeneath(dirfds[i], rel, { flags: OPEN_FLAGS, resolve: RESOLVE });
       } catch (err) {
-        if (err instanceof ErrnoError && err.is("ENOENT")) continue;
+        if (isErrno(err, "ENOENT")) continue;
         throw new LayerContentError(opts.layerId, shown, "cannot be opened", { cause: err });
       }
       if (i + 1 < last && isMetacopy(f)) {

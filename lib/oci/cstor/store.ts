@@ -16,7 +16,7 @@
  */
 
 import * as C from "../../../ffi/constants.ts";
-import { ErrnoError } from "../../../ffi/errno.ts";
+import { isErrno } from "../../../ffi/errno.ts";
 import { readableFromFd } from "../../../ffi/fd_stream.ts";
 import {
   lstatAt,
@@ -51,10 +51,6 @@ export type Driver = "overlay" | "vfs";
 const RESOLVE_META = RESOLVE_STRICT;
 /** overlay's `l/<link>` symlinks point at `../<layer-id>/diff`. */
 const LOWER_LINK = /^\.\.\/([A-Za-z0-9][A-Za-z0-9_.-]*)\/diff$/;
-
-function isErrno(e: unknown, name: "ENOENT" | "ENOTDIR"): boolean {
-  return e instanceof ErrnoError && e.is(name);
-}
 
 /** Read locks on a store's layer and image stores; release by disposing. */
 export class StoreLock implements Disposable {
@@ -101,7 +97,7 @@ export class ContainersStore implements Disposable {
     try {
       root = openDir(path);
     } catch (e) {
-      if (isErrno(e, "ENOENT") || isErrno(e, "ENOTDIR")) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) {
         throw new StoreNotFoundError(path, "no such directory", { cause: e });
       }
       throw e;
