@@ -10,7 +10,7 @@
  */
 
 export { ERRNO, ErrnoError, type ErrnoName, isErrno } from "./ffi/errno.ts";
-export { OwnedFd } from "./ffi/owned_fd.ts";
+export { BorrowedFd, OwnedFd } from "./ffi/owned_fd.ts";
 export {
   buildLayerFdLayout,
   type Chunk,

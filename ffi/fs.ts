@@ -7,7 +7,7 @@
 
 import { cbytes, cstr, errno, libc } from "./libc.ts";
 import { check, checkBig, ERRNO, ErrnoError } from "./errno.ts";
-import { OwnedFd } from "./owned_fd.ts";
+import { type BorrowedFd, OwnedFd } from "./owned_fd.ts";
 import * as C from "./constants.ts";
 
 /** Resolve flags that keep a lookup strictly beneath its directory fd (DESIGN 7). */
@@ -111,7 +111,11 @@ export interface OpenBeneathOptions {
  * `..` components, absolute paths and any symlink are refused (EXDEV / ELOOP from the kernel).
  * Falls back to a component-by-component O_NOFOLLOW walk when openat2 is unavailable.
  */
-export function openBeneath(dir: OwnedFd, path: PathArg, opts: OpenBeneathOptions = {}): OwnedFd {
+export function openBeneath(
+  dir: BorrowedFd,
+  path: PathArg,
+  opts: OpenBeneathOptions = {},
+): OwnedFd {
   const flags = (opts.flags ?? C.O_RDONLY) | C.O_CLOEXEC;
   const mode = opts.mode ?? 0;
   const resolve = opts.resolve ?? RESOLVE_STRICT;
@@ -164,7 +168,7 @@ function components(path: PathArg): Uint8Array[] {
 }
 
 function openFallback(
-  dir: OwnedFd,
+  dir: BorrowedFd,
   path: PathArg,
   flags: number,
   mode: number,
@@ -207,7 +211,7 @@ function openFallback(
 
 /** Open a directory (O_DIRECTORY) beneath `dir`. */
 export function openDirBeneath(
-  dir: OwnedFd,
+  dir: BorrowedFd,
   path: PathArg,
   opts: { path?: boolean } = {},
 ): OwnedFd {
@@ -275,7 +279,7 @@ export function decodeStat(b: Uint8Array): Stat {
 }
 
 /** fstat(2). */
-export function fstat(fd: OwnedFd): Stat {
+export function fstat(fd: BorrowedFd): Stat {
   const buf = STAT_SCRATCH;
   check(libc().fstat(fd.fd, buf), "fstat");
   return decodeStat(buf);
@@ -286,7 +290,7 @@ export function fstat(fd: OwnedFd): Stat {
  * (ENOENT/ENOTDIR): for presence checks on hot paths, where an exception per miss costs more
  * than the syscall.
  */
-export function lstatAtIfExists(dir: OwnedFd, path: PathArg): Stat | null {
+export function lstatAtIfExists(dir: BorrowedFd, path: PathArg): Stat | null {
   const buf = STAT_SCRATCH;
   if (libc().fstatat(dir.fd, pathBuf(path), buf, C.AT_SYMLINK_NOFOLLOW) < 0) {
     const e = errno();
@@ -297,7 +301,7 @@ export function lstatAtIfExists(dir: OwnedFd, path: PathArg): Stat | null {
 }
 
 /** fstatat(2) with AT_SYMLINK_NOFOLLOW beneath `dir` (a single name or relative path). */
-export function lstatAt(dir: OwnedFd, path: PathArg): Stat {
+export function lstatAt(dir: BorrowedFd, path: PathArg): Stat {
   const buf = STAT_SCRATCH;
   check(
     libc().fstatat(dir.fd, pathBuf(path), buf, C.AT_SYMLINK_NOFOLLOW),
@@ -308,22 +312,22 @@ export function lstatAt(dir: OwnedFd, path: PathArg): Stat {
 }
 
 /** Read up to `buf.length` bytes; returns 0 at EOF. Throws ErrnoError (EAGAIN on an empty O_NONBLOCK fd). */
-export function read(fd: OwnedFd, buf: Uint8Array<ArrayBuffer>): number {
+export function read(fd: BorrowedFd, buf: Uint8Array<ArrayBuffer>): number {
   return checkBig(libc().read(fd.fd, buf, BigInt(buf.length)), "read");
 }
 
 /** pread(2). */
-export function pread(fd: OwnedFd, buf: Uint8Array<ArrayBuffer>, offset: number): number {
+export function pread(fd: BorrowedFd, buf: Uint8Array<ArrayBuffer>, offset: number): number {
   return checkBig(libc().pread(fd.fd, buf, BigInt(buf.length), BigInt(offset)), "pread");
 }
 
 /** write(2) once; returns bytes written. */
-export function write(fd: OwnedFd, buf: Uint8Array<ArrayBuffer>): number {
+export function write(fd: BorrowedFd, buf: Uint8Array<ArrayBuffer>): number {
   return checkBig(libc().write(fd.fd, buf, BigInt(buf.length)), "write");
 }
 
 /** Write all of `buf` to a blocking fd. */
-export function writeAll(fd: OwnedFd, buf: Uint8Array<ArrayBuffer>): void {
+export function writeAll(fd: BorrowedFd, buf: Uint8Array<ArrayBuffer>): void {
   let off = 0;
   while (off < buf.length) {
     off += write(fd, off === 0 ? buf : buf.subarray(off));
@@ -331,7 +335,7 @@ export function writeAll(fd: OwnedFd, buf: Uint8Array<ArrayBuffer>): void {
 }
 
 /** Read a whole (regular) file from a blocking fd, starting at offset 0. */
-export function readAllAt(fd: OwnedFd): Uint8Array<ArrayBuffer> {
+export function readAllAt(fd: BorrowedFd): Uint8Array<ArrayBuffer> {
   const st = fstat(fd);
   let out = new Uint8Array(Math.max(st.size, 4096));
   let off = 0;
@@ -349,7 +353,7 @@ export function readAllAt(fd: OwnedFd): Uint8Array<ArrayBuffer> {
 }
 
 /** mkdirat(2); returns false if it already existed (EEXIST) and `existOk`. */
-export function mkdirAt(dir: OwnedFd, path: PathArg, mode = 0o755, existOk = true): boolean {
+export function mkdirAt(dir: BorrowedFd, path: PathArg, mode = 0o755, existOk = true): boolean {
   const rc = libc().mkdirat(dir.fd, pathBuf(path), mode);
   if (rc < 0) {
     const e = errno();
@@ -360,7 +364,7 @@ export function mkdirAt(dir: OwnedFd, path: PathArg, mode = 0o755, existOk = tru
 }
 
 /** unlinkat(2); `dir: true` removes a directory. */
-export function unlinkAt(dir: OwnedFd, path: PathArg, opts: { dir?: boolean } = {}): void {
+export function unlinkAt(dir: BorrowedFd, path: PathArg, opts: { dir?: boolean } = {}): void {
   check(
     libc().unlinkat(dir.fd, pathBuf(path), opts.dir ? C.AT_REMOVEDIR : 0),
     "unlinkat",
@@ -370,9 +374,9 @@ export function unlinkAt(dir: OwnedFd, path: PathArg, opts: { dir?: boolean } = 
 
 /** renameat2(2) (flags: RENAME_NOREPLACE etc). */
 export function renameAt(
-  oldDir: OwnedFd,
+  oldDir: BorrowedFd,
   oldPath: PathArg,
-  newDir: OwnedFd,
+  newDir: BorrowedFd,
   newPath: PathArg,
   flags = 0,
 ): void {
@@ -384,12 +388,12 @@ export function renameAt(
 }
 
 /** symlinkat(2). */
-export function symlinkAt(target: PathArg, dir: OwnedFd, path: PathArg): void {
+export function symlinkAt(target: PathArg, dir: BorrowedFd, path: PathArg): void {
   check(libc().symlinkat(pathBuf(target), dir.fd, pathBuf(path, 1)), "symlinkat", pathStr(path));
 }
 
 /** readlinkat(2) as raw bytes. */
-export function readlinkAtBytes(dir: OwnedFd, path: PathArg): Uint8Array {
+export function readlinkAtBytes(dir: BorrowedFd, path: PathArg): Uint8Array {
   const buf = new Uint8Array(4096 + 1);
   const n = checkBig(
     libc().readlinkat(dir.fd, pathBuf(path), buf, BigInt(buf.length)),
@@ -400,12 +404,17 @@ export function readlinkAtBytes(dir: OwnedFd, path: PathArg): Uint8Array {
 }
 
 /** readlinkat(2) decoded as UTF-8. */
-export function readlinkAt(dir: OwnedFd, path: PathArg): string {
+export function readlinkAt(dir: BorrowedFd, path: PathArg): string {
   return new TextDecoder().decode(readlinkAtBytes(dir, path));
 }
 
 /** Hard-link `oldPath` beneath `oldDir` to `newPath` beneath `newDir` (no symlink following). */
-export function linkAt(oldDir: OwnedFd, oldPath: PathArg, newDir: OwnedFd, newPath: PathArg): void {
+export function linkAt(
+  oldDir: BorrowedFd,
+  oldPath: PathArg,
+  newDir: BorrowedFd,
+  newPath: PathArg,
+): void {
   check(
     libc().linkat(oldDir.fd, pathBuf(oldPath), newDir.fd, pathBuf(newPath, 1), 0),
     "linkat",
@@ -414,7 +423,7 @@ export function linkAt(oldDir: OwnedFd, oldPath: PathArg, newDir: OwnedFd, newPa
 }
 
 /** Give an open file (e.g. an O_TMPFILE) a name: linkat(fd, "", dir, name, AT_EMPTY_PATH), /proc fallback. */
-export function linkFd(fd: OwnedFd, dir: OwnedFd, name: PathArg): void {
+export function linkFd(fd: BorrowedFd, dir: BorrowedFd, name: PathArg): void {
   const c = libc();
   const nb = pathBuf(name);
   let rc = c.linkat(fd.fd, new Uint8Array(1), dir.fd, nb, C.AT_EMPTY_PATH);
@@ -429,17 +438,17 @@ export function linkFd(fd: OwnedFd, dir: OwnedFd, name: PathArg): void {
 }
 
 /** Create an unnamed O_TMPFILE in directory `dir` (subpath `path`, default "."), opened O_RDWR. */
-export function openTmpfile(dir: OwnedFd, path: PathArg = ".", mode = 0o644): OwnedFd {
+export function openTmpfile(dir: BorrowedFd, path: PathArg = ".", mode = 0o644): OwnedFd {
   return openBeneath(dir, path, { flags: C.O_TMPFILE | C.O_RDWR, mode });
 }
 
 /** FICLONE: make `dst` share `src`'s extents. Throws ErrnoError (EOPNOTSUPP, EXDEV, EINVAL, EBADF). */
-export function ficlone(dst: OwnedFd, src: OwnedFd): void {
+export function ficlone(dst: BorrowedFd, src: BorrowedFd): void {
   check(libc().ioctl(dst.fd, C.FICLONE, BigInt(src.fd)), "ioctl(FICLONE)");
 }
 
 /** copy_file_range(2) of up to `len` bytes using the fds' own offsets; returns bytes copied (0 at EOF). */
-export function copyFileRange(src: OwnedFd, dst: OwnedFd, len: number): number {
+export function copyFileRange(src: BorrowedFd, dst: BorrowedFd, len: number): number {
   return checkBig(
     libc().copy_file_range(
       src.fd,
@@ -454,27 +463,27 @@ export function copyFileRange(src: OwnedFd, dst: OwnedFd, len: number): number {
 }
 
 /** fsync(2). */
-export function fsync(fd: OwnedFd): void {
+export function fsync(fd: BorrowedFd): void {
   check(libc().fsync(fd.fd), "fsync");
 }
 
 /** syncfs(2): flush the whole filesystem containing `fd`. */
-export function syncfs(fd: OwnedFd): void {
+export function syncfs(fd: BorrowedFd): void {
   check(libc().syncfs(fd.fd), "syncfs");
 }
 
 /** fchmod(2). */
-export function fchmod(fd: OwnedFd, mode: number): void {
+export function fchmod(fd: BorrowedFd, mode: number): void {
   check(libc().fchmod(fd.fd, mode), "fchmod");
 }
 
 /** ftruncate(2). */
-export function ftruncate(fd: OwnedFd, len: number): void {
+export function ftruncate(fd: BorrowedFd, len: number): void {
   check(libc().ftruncate(fd.fd, BigInt(len)), "ftruncate");
 }
 
 /** lseek(2). */
-export function lseek(fd: OwnedFd, offset: number, whence: 0 | 1 | 2 = 0): number {
+export function lseek(fd: BorrowedFd, offset: number, whence: 0 | 1 | 2 = 0): number {
   return checkBig(libc().lseek(fd.fd, BigInt(offset), whence), "lseek");
 }
 
@@ -494,7 +503,7 @@ export interface DirEntry {
 const DENTS_BUF = 64 * 1024;
 
 /** List a directory fd (opened O_RDONLY|O_DIRECTORY) with getdents64; skips `.` and `..`. */
-export function readDir(dir: OwnedFd): DirEntry[] {
+export function readDir(dir: BorrowedFd): DirEntry[] {
   using d = openBeneath(dir, ".", { flags: C.O_RDONLY | C.O_DIRECTORY });
   const buf = new Uint8Array(DENTS_BUF);
   const dv = new DataView(buf.buffer);
@@ -536,7 +545,7 @@ export const DT = {
 
 /** flock(2): `LOCK_SH`/`LOCK_EX`, optionally non-blocking (returns false if it would block). */
 export function flock(
-  fd: OwnedFd,
+  fd: BorrowedFd,
   op: "shared" | "exclusive" | "unlock",
   nonblock = false,
 ): boolean {
@@ -562,7 +571,7 @@ export function encodeFlock(type: number, start = 0, len = 0): Uint8Array<ArrayB
 }
 
 /** Open-file-description (OFD) byte-range lock over the whole file; returns false if it would block and `wait` is false. */
-export function ofdLock(fd: OwnedFd, kind: "read" | "write" | "unlock", wait = true): boolean {
+export function ofdLock(fd: BorrowedFd, kind: "read" | "write" | "unlock", wait = true): boolean {
   const type = kind === "read" ? C.F_RDLCK : kind === "write" ? C.F_WRLCK : C.F_UNLCK;
   const rc = libc().fcntl_ptr(fd.fd, wait ? C.F_OFD_SETLKW : C.F_OFD_SETLK, encodeFlock(type));
   if (rc < 0) {
@@ -592,7 +601,7 @@ export function pipe(
 }
 
 /** Set or clear O_NONBLOCK on an fd. */
-export function setNonblocking(fd: OwnedFd, on = true): void {
+export function setNonblocking(fd: BorrowedFd, on = true): void {
   const c = libc();
   const fl = check(c.fcntl(fd.fd, C.F_GETFL, 0n), "fcntl(F_GETFL)");
   check(
@@ -602,12 +611,12 @@ export function setNonblocking(fd: OwnedFd, on = true): void {
 }
 
 /** Set or clear FD_CLOEXEC. */
-export function setCloexec(fd: OwnedFd, on = true): void {
+export function setCloexec(fd: BorrowedFd, on = true): void {
   check(libc().fcntl(fd.fd, C.F_SETFD, on ? BigInt(C.FD_CLOEXEC) : 0n), "fcntl(F_SETFD)");
 }
 
 /** Get a named xattr of an open fd; null if absent (ENODATA). */
-export function fgetxattr(fd: OwnedFd, name: string): Uint8Array | null {
+export function fgetxattr(fd: BorrowedFd, name: string): Uint8Array | null {
   const c = libc();
   const nb = cstr(name);
   const size = c.fgetxattr(fd.fd, nb, new Uint8Array(0), 0n);
@@ -622,7 +631,7 @@ export function fgetxattr(fd: OwnedFd, name: string): Uint8Array | null {
 }
 
 /** List xattr names of an open fd. */
-export function flistxattr(fd: OwnedFd): string[] {
+export function flistxattr(fd: BorrowedFd): string[] {
   const c = libc();
   const size = c.flistxattr(fd.fd, new Uint8Array(0), 0n);
   if (size < 0n) {
@@ -641,7 +650,7 @@ export function flistxattr(fd: OwnedFd): string[] {
  * inodes that cannot be opened for reading). Goes through `/proc/self/fd/<dir>/<name>` with
  * llistxattr/lgetxattr, as composefs-rs does; `name` must be a single path component.
  */
-export function lxattrsAt(dir: OwnedFd, name: PathArg): Map<string, Uint8Array> {
+export function lxattrsAt(dir: BorrowedFd, name: PathArg): Map<string, Uint8Array> {
   const nb = typeof name === "string" ? new TextEncoder().encode(name) : name;
   if (nb.length === 0 || nb.includes(0x2f) || nb.includes(0)) {
     throw new ErrnoError("llistxattr", ERRNO.EINVAL, pathStr(name));
@@ -678,7 +687,7 @@ export function lxattrsAt(dir: OwnedFd, name: PathArg): Map<string, Uint8Array> 
 }
 
 /** Reopen an open file through `/proc/self/fd/N` with new flags (e.g. O_RDONLY after writing a tmpfile). */
-export function reopenFd(fd: OwnedFd, flags: number = C.O_RDONLY): OwnedFd {
+export function reopenFd(fd: BorrowedFd, flags: number = C.O_RDONLY): OwnedFd {
   const p = `/proc/self/fd/${fd.fd}`;
   return new OwnedFd(
     check(libc().openat(C.AT_FDCWD, cstr(p), flags | C.O_CLOEXEC, 0), "openat", p),
@@ -686,7 +695,7 @@ export function reopenFd(fd: OwnedFd, flags: number = C.O_RDONLY): OwnedFd {
 }
 
 /** The path the kernel reports for an open fd (readlink of `/proc/self/fd/N`). */
-export function fdPath(fd: OwnedFd): string {
+export function fdPath(fd: BorrowedFd): string {
   const buf = new Uint8Array(4096 + 1);
   const p = `/proc/self/fd/${fd.fd}`;
   const n = checkBig(
@@ -722,7 +731,7 @@ const TMP_NAME_ATTEMPTS = 16;
  * `.tmp-*` file created O_EXCL and moved with renameat2(RENAME_NOREPLACE).
  */
 export function createTmpObject(
-  dir: OwnedFd,
+  dir: BorrowedFd,
   opts: { mode?: number; forceNamed?: boolean } = {},
 ): TmpObject {
   const mode = opts.mode ?? 0o644;
@@ -831,7 +840,7 @@ export function decodeStatfs(b: Uint8Array): Statfs {
 }
 
 /** fstatfs(2). */
-export function fstatfs(fd: OwnedFd): Statfs {
+export function fstatfs(fd: BorrowedFd): Statfs {
   const buf = new Uint8Array(STATFS_SIZE);
   check(libc().fstatfs(fd.fd, buf), "fstatfs");
   return decodeStatfs(buf);

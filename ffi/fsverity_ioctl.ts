@@ -11,7 +11,7 @@
 
 import { errno, libc } from "./libc.ts";
 import { ERRNO, ErrnoError } from "./errno.ts";
-import type { OwnedFd } from "./owned_fd.ts";
+import type { BorrowedFd } from "./owned_fd.ts";
 
 /** sizeof(struct fsverity_enable_arg): 4×u32, u64 salt_ptr, 2×u32, u64 sig_ptr, 11×u64. */
 export const FSVERITY_ENABLE_ARG_SIZE = 128;
@@ -47,7 +47,7 @@ export type EnableVerityOutcome = "enabled" | "already-enabled" | "unsupported" 
  * inode). ENOTTY/EOPNOTSUPP → `"unsupported"`, EEXIST → `"already-enabled"`, ETXTBSY →
  * `"busy"` (a writable fd is still open); anything else throws {@link ErrnoError}.
  */
-export function enableVerity(fd: OwnedFd, hashAlgorithm: 1 | 2): EnableVerityOutcome {
+export function enableVerity(fd: BorrowedFd, hashAlgorithm: 1 | 2): EnableVerityOutcome {
   const rc = libc().ioctl_ptr(fd.fd, FS_IOC_ENABLE_VERITY, encodeEnableArg(hashAlgorithm));
   if (rc >= 0) return "enabled";
   const e = errno();
@@ -84,7 +84,7 @@ export class VerityAlgorithmMismatchError extends Error {
  * enabled), ENOTTY/EOPNOTSUPP → `"unsupported"`; an algorithm other than `hashAlgorithm`
  * throws {@link VerityAlgorithmMismatchError}; other errors throw {@link ErrnoError}.
  */
-export function measureVerity(fd: OwnedFd, hashAlgorithm: 1 | 2): MeasureVerityOutcome {
+export function measureVerity(fd: BorrowedFd, hashAlgorithm: 1 | 2): MeasureVerityOutcome {
   const buf = new Uint8Array(FSVERITY_DIGEST_HEADER_SIZE + FS_VERITY_MAX_DIGEST_SIZE);
   const dv = new DataView(buf.buffer);
   dv.setUint16(2, FS_VERITY_MAX_DIGEST_SIZE, true); // in: capacity of digest[]

@@ -10,7 +10,7 @@
 import * as C from "./constants.ts";
 import { ERRNO, errnoName } from "./errno.ts";
 import { cstr, errno, libc } from "./libc.ts";
-import { OwnedFd } from "./owned_fd.ts";
+import { type BorrowedFd, OwnedFd } from "./owned_fd.ts";
 
 /** A mount system call failed. */
 export class MountError extends Error {
@@ -61,7 +61,7 @@ function sys(nr: number, a: bigint[]): bigint {
 }
 
 /** Drain the kernel's messages from a filesystem context fd (non-blocking by nature). */
-function kernelMessages(fs: OwnedFd): string[] {
+function kernelMessages(fs: BorrowedFd): string[] {
   const out: string[] = [];
   const buf = new Uint8Array(1024);
   for (let i = 0; i < 32; i++) {
@@ -81,7 +81,7 @@ export function fsopen(fsType: string): OwnedFd {
 }
 
 function fsconfig(
-  fs: OwnedFd,
+  fs: BorrowedFd,
   cmd: number,
   key: string | null,
   value: Uint8Array | null,
@@ -97,34 +97,34 @@ function fsconfig(
 }
 
 /** `fsconfig(FSCONFIG_SET_FLAG, key)`. */
-export function fsconfigSetFlag(fs: OwnedFd, key: string, what = key): void {
+export function fsconfigSetFlag(fs: BorrowedFd, key: string, what = key): void {
   fsconfig(fs, C.FSCONFIG_SET_FLAG, key, null, 0, what);
 }
 
 /** `fsconfig(FSCONFIG_SET_STRING, key, value)`. */
-export function fsconfigSetString(fs: OwnedFd, key: string, value: string, what = key): void {
+export function fsconfigSetString(fs: BorrowedFd, key: string, value: string, what = key): void {
   fsconfig(fs, C.FSCONFIG_SET_STRING, key, cstr(value), 0, what);
 }
 
 /** `fsconfig(FSCONFIG_SET_FD, key, fd)` (overlay layers as fds: Linux ≥ 6.13). */
-export function fsconfigSetFd(fs: OwnedFd, key: string, fd: OwnedFd, what = key): void {
+export function fsconfigSetFd(fs: BorrowedFd, key: string, fd: BorrowedFd, what = key): void {
   fsconfig(fs, C.FSCONFIG_SET_FD, key, null, fd.fd, what);
 }
 
 /** `fsconfig(FSCONFIG_CMD_CREATE)`: build the superblock. */
-export function fsconfigCreate(fs: OwnedFd, what = "create"): void {
+export function fsconfigCreate(fs: BorrowedFd, what = "create"): void {
   fsconfig(fs, C.FSCONFIG_CMD_CREATE, null, null, 0, what);
 }
 
 /** `fsmount(fs, FSMOUNT_CLOEXEC, attrs)`: a detached mount. */
-export function fsmount(fs: OwnedFd, attrs = 0, what = "fsmount"): OwnedFd {
+export function fsmount(fs: BorrowedFd, attrs = 0, what = "fsmount"): OwnedFd {
   const rc = sys(C.SYS_fsmount, [BigInt(fs.fd), BigInt(C.FSMOUNT_CLOEXEC), BigInt(attrs)]);
   if (rc < 0n) throw new MountError("fsmount", errno(), what, kernelMessages(fs));
   return new OwnedFd(Number(rc));
 }
 
 /** `move_mount(mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`: attach at `target`. */
-export function moveMount(mnt: OwnedFd, target: string): void {
+export function moveMount(mnt: BorrowedFd, target: string): void {
   const empty = cstr("");
   const t = cstr(target);
   const rc = sys(C.SYS_move_mount, [
@@ -144,7 +144,7 @@ export function umount(target: string, opts: { detach?: boolean } = {}): void {
 }
 
 /** The `/proc/self/fd/N` path of an fd, for `source=` of a file-backed EROFS mount. */
-export function procFdPath(fd: OwnedFd): string {
+export function procFdPath(fd: BorrowedFd): string {
   return `/proc/self/fd/${fd.fd}`;
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { openFdCount, OwnedFd } from "./owned_fd.ts";
+import { BorrowedFd, openFdCount, OwnedFd } from "./owned_fd.ts";
 import { ERRNO, ErrnoError, errnoName } from "./errno.ts";
 import { fstat, openBeneath, openDir, pipe, read, write } from "./fs.ts";
 import { libc } from "./libc.ts";
@@ -102,4 +102,37 @@ Deno.test("errno: failures carry syscall, path, errno number and name", async ()
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("owned_fd: a borrowed fd can be used and duplicated, never closed, and sees its owner's close", () => {
+  const before = openFdCount();
+  const p = pipe();
+  using w = p.write;
+  const lent: BorrowedFd = p.read.borrow();
+  assert.equal(p.read.borrow(), lent, "one borrow per owner");
+  assert.equal(lent.fd, p.read.fd);
+  // Functions that only use a descriptor take a BorrowedFd; an OwnedFd is one.
+  write(w, new Uint8Array([7]));
+  const one = new Uint8Array(1);
+  assert.equal(read(lent, one), 1);
+  assert.equal(one[0], 7);
+  // Nothing on a BorrowedFd closes it: no close(), no dispose, no release().
+  assert.equal("close" in lent, false);
+  assert.equal(Symbol.dispose in lent, false);
+  assert.equal("release" in lent, false);
+  assert.throws(() => {
+    // @ts-expect-error: not Disposable, so `using` does not type-check.
+    using _ = lent;
+  }, TypeError);
+  assert.equal(lent.closed, false);
+  // A dup is owned by whoever asked for it.
+  const d = lent.dup();
+  assert.ok(d instanceof OwnedFd);
+  d.close();
+  assert.equal(lent.closed, false);
+  p.read.close();
+  assert.equal(lent.closed, true);
+  assert.throws(() => lent.fd, TypeError);
+  assert.equal(openFdCount(), before + 1);
+  assert.throws(() => new BorrowedFd(undefined as unknown as OwnedFd), TypeError);
 });

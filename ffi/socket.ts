@@ -11,7 +11,7 @@
 
 import { errno, libc } from "./libc.ts";
 import { check, ERRNO, ErrnoError } from "./errno.ts";
-import { OwnedFd } from "./owned_fd.ts";
+import { type BorrowedFd, OwnedFd } from "./owned_fd.ts";
 import { cancelWaits, waitReadable, waitWritable } from "./event_loop.ts";
 import { setCloexec, setNonblocking } from "./fs.ts";
 import {
@@ -254,9 +254,9 @@ export class UnixSocket implements Disposable {
     return new UnixSocket(fd);
   }
 
-  /** The socket's fd (still owned by this socket: do not close it). */
-  get ownedFd(): OwnedFd {
-    return this.#fd;
+  /** The socket's fd, borrowed: it stays owned (and is closed) by this socket. */
+  get ownedFd(): BorrowedFd {
+    return this.#fd.borrow();
   }
 
   /** True once closed. */
@@ -283,7 +283,7 @@ export class UnixSocket implements Disposable {
    */
   async sendMessage(
     bytes: Uint8Array,
-    fds: readonly OwnedFd[] = [],
+    fds: readonly BorrowedFd[] = [],
     signal?: AbortSignal,
   ): Promise<void> {
     if (fds.length > SCM_MAX_FD) {
@@ -318,7 +318,7 @@ export class UnixSocket implements Disposable {
   /** sendmsg of the first chunk with the control message; returns the bytes sent (≥ 1). */
   async #sendWithFds(
     bytes: Uint8Array,
-    fds: readonly OwnedFd[],
+    fds: readonly BorrowedFd[],
     signal?: AbortSignal,
   ): Promise<number> {
     const b = (this.#send ??= new MsgBuffers());

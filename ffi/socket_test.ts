@@ -6,7 +6,7 @@ import {
   UnixSocket,
 } from "./socket.ts";
 import { fstat, pipe, read, write } from "./fs.ts";
-import type { OwnedFd } from "./owned_fd.ts";
+import type { BorrowedFd, OwnedFd } from "./owned_fd.ts";
 import { eventLoopBusy, eventLoopIdle } from "./event_loop.ts";
 import { ErrnoError } from "./errno.ts";
 import { libc } from "./libc.ts";
@@ -206,8 +206,8 @@ Deno.test("socket: concurrent senders do not interleave their bytes", async () =
 
 Deno.test("socket: every socket and received fd is close-on-exec and non-blocking", async () => {
   await using dir = await tempDir();
-  const cloexec = (f: OwnedFd) => (libc().fcntl(f.fd, C.F_GETFD, 0n) & C.FD_CLOEXEC) !== 0;
-  const nonblock = (f: OwnedFd) => (libc().fcntl(f.fd, C.F_GETFL, 0n) & C.O_NONBLOCK) !== 0;
+  const cloexec = (f: BorrowedFd) => (libc().fcntl(f.fd, C.F_GETFD, 0n) & C.FD_CLOEXEC) !== 0;
+  const nonblock = (f: BorrowedFd) => (libc().fcntl(f.fd, C.F_GETFL, 0n) & C.O_NONBLOCK) !== 0;
   await assertNoFdLeak(async () => {
     using listener = UnixSocket.listen(`${dir.path}/c.sock`);
     const accepting = listener.accept();

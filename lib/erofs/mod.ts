@@ -70,4 +70,4 @@ export {
 } from "./oci_transform.ts";
 export { type FormatVersion, INLINE_CONTENT_MAX } from "./format.ts";
 export type { HashAlgorithm } from "../fsverity/mod.ts";
-export type { OwnedFd } from "../../ffi/owned_fd.ts";
+export type { BorrowedFd, OwnedFd } from "../../ffi/owned_fd.ts";

@@ -5,7 +5,7 @@
  */
 
 import { pread } from "../../ffi/fs.ts";
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { BorrowedFd } from "../../ffi/owned_fd.ts";
 import type { HashAlgorithm } from "./algorithm.ts";
 import { FsVerityHasher } from "./hasher.ts";
 
@@ -22,7 +22,7 @@ let readBuf: Uint8Array<ArrayBuffer> | undefined;
  * only valid during the call).
  */
 export function fsverityDigestFd(
-  fd: OwnedFd,
+  fd: BorrowedFd,
   alg: HashAlgorithm,
   tap?: (chunk: Uint8Array) => void,
 ): Uint8Array {

@@ -25,7 +25,7 @@ import {
   procFdPath,
   umount,
 } from "../../ffi/mount.ts";
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { BorrowedFd, OwnedFd } from "../../ffi/owned_fd.ts";
 import type { Repository } from "../repository/repository.ts";
 
 export { MountError };
@@ -143,7 +143,7 @@ export interface DetachedMountOptions extends Omit<MountComposefsOptions, "upper
  */
 export function mountComposefs(
   image: OwnedFd,
-  objects: OwnedFd,
+  objects: BorrowedFd,
   target: string,
   opts: MountComposefsOptions = {},
 ): void {
@@ -176,7 +176,7 @@ export function mountComposefs(
  */
 export function composefsMountFd(
   image: OwnedFd,
-  objects: OwnedFd,
+  objects: BorrowedFd,
   opts: DetachedMountOptions = {},
 ): OwnedFd {
   requireMountPrivileges();

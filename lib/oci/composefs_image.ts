@@ -10,7 +10,7 @@
  */
 
 import { readAllAt } from "../../ffi/fs.ts";
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { BorrowedFd } from "../../ffi/owned_fd.ts";
 import type { FormatVersion } from "../erofs/format.ts";
 import type { Directory } from "../erofs/tree.ts";
 import { writeErofs } from "../erofs/writer.ts";
@@ -181,8 +181,8 @@ export function computeImageId(
  * same object ids, same writer), so they are linked instead of rebuilt.
  */
 export interface PrebuiltImages {
-  /** The source repository's `objects/` directory (borrowed). */
-  objectsDir: OwnedFd;
+  /** The source repository's `objects/` directory. */
+  objectsDir: BorrowedFd;
   /** Images by format version. */
   images: LinkedImage[];
   /** How they may be stored (the copy's reflink/hardlink/copy choices). */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { BorrowedFd } from "../../ffi/owned_fd.ts";
 import type { Chunk } from "../splitdirfdstream/chunk.ts";
 import type { HashAlgorithm } from "../fsverity/mod.ts";
 import type { Repository } from "../repository/repository.ts";
@@ -57,8 +57,8 @@ export interface LayerTransfer extends AsyncDisposable {
    * the same process takes it and skips encoding and decoding every chunk.
    */
   readonly chunks?: ReadableStream<Chunk>;
-  /** Directory fds (owned by this transfer until disposed). */
-  dirfds: OwnedFd[];
+  /** Directory fds, lent by this transfer: valid until it is disposed, which closes them. */
+  readonly dirfds: readonly BorrowedFd[];
 }
 
 /**
@@ -67,7 +67,7 @@ export interface LayerTransfer extends AsyncDisposable {
  */
 export interface LayerClosureTransfer extends LayerClosure {
   /** The source repository's `objects/` directory. */
-  objectsDir: OwnedFd;
+  objectsDir: BorrowedFd;
 }
 
 /** Where layers come from. */

@@ -11,7 +11,7 @@
  */
 
 import { cooperate } from "../../ffi/event_loop.ts";
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { BorrowedFd } from "../../ffi/owned_fd.ts";
 import type { Repository } from "../repository/repository.ts";
 import { NotFoundError } from "../repository/errors.ts";
 import { CONTENT_TYPE } from "../repository/splitstream.ts";
@@ -69,7 +69,7 @@ export interface ClosureImportOptions {
  */
 export async function importLayerClosures(
   repo: Repository,
-  layers: { diffId: string; closure: LayerClosure & { objectsDir: OwnedFd } }[],
+  layers: { diffId: string; closure: LayerClosure & { objectsDir: BorrowedFd } }[],
   store: ClosureImportOptions,
   onProgress?: (layer: number, bytes: number) => void,
 ): Promise<{ verity: Uint8Array; stats: LayerStats }[]> {

@@ -17,7 +17,7 @@
 
 import { cooperate } from "../../ffi/event_loop.ts";
 import { fstat } from "../../ffi/fs.ts";
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { BorrowedFd } from "../../ffi/owned_fd.ts";
 import type { Chunk } from "../splitdirfdstream/chunk.ts";
 import { openChunkFile } from "../splitdirfdstream/reconstruct.ts";
 import type { Repository } from "../repository/repository.ts";
@@ -72,7 +72,7 @@ export interface DrainOptions {
 export async function drainChunks(
   repo: Repository,
   chunks: AsyncIterable<Chunk> | Iterable<Chunk>,
-  dirfds: readonly OwnedFd[],
+  dirfds: readonly BorrowedFd[],
   opts: DrainOptions,
 ): Promise<LayerCommit> {
   using w = new LayerWriter(repo, { diffId: opts.diffId });
@@ -138,8 +138,8 @@ function objectSize(repo: Repository, id: Uint8Array): number {
 export interface ProducedLayer extends Disposable {
   /** The chunks, in stream order. */
   chunks: ReadableStream<Chunk>;
-  /** dirfd 0 = the source repository's `objects/` directory (a dup owned by this value). */
-  dirfds: OwnedFd[];
+  /** dirfd 0 = the source repository's `objects/` directory (a dup lent by this value). */
+  readonly dirfds: readonly BorrowedFd[];
   /** Total tar size recorded in the splitstream. */
   size: number;
 }
@@ -192,7 +192,7 @@ export function produceLayer(repo: Repository, diffId: string): ProducedLayer {
   }, { highWaterMark: 16 });
   return {
     chunks,
-    dirfds: [objects],
+    dirfds: [objects.borrow()],
     size: stream.streamSize,
     [Symbol.dispose]() {
       objects.close();

@@ -99,4 +99,4 @@ export {
   SplitstreamWriter,
 } from "./splitstream.ts";
 export type { HashAlgorithm } from "../fsverity/algorithm.ts";
-export type { OwnedFd } from "../../ffi/owned_fd.ts";
+export type { BorrowedFd, OwnedFd } from "../../ffi/owned_fd.ts";

@@ -40,7 +40,7 @@ import {
   writeAll,
 } from "../../ffi/fs.ts";
 import { enableVerity, measureVerity } from "../../ffi/fsverity_ioctl.ts";
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { BorrowedFd, OwnedFd } from "../../ffi/owned_fd.ts";
 import { digestSize, type HashAlgorithm, kernelHashId } from "../fsverity/algorithm.ts";
 import { fsverityDigestFd } from "../fsverity/digest_fd.ts";
 import { fsverityDigest } from "../fsverity/hasher.ts";
@@ -193,12 +193,12 @@ async function sleep(ms: number): Promise<void> {
 }
 
 /** Take the shared repository lock without blocking the JS thread. */
-async function lockSharedAsync(fd: OwnedFd): Promise<void> {
+async function lockSharedAsync(fd: BorrowedFd): Promise<void> {
   while (!flock(fd, "shared", true)) await sleep(LOCK_POLL_MS);
 }
 
 /** Write meta.json (O_TMPFILE + linkat; O_CREAT|O_EXCL fallback), optionally with fs-verity. */
-function writeMetaJson(root: OwnedFd, path: string, meta: RepoMetadata, verity: boolean): void {
+function writeMetaJson(root: BorrowedFd, path: string, meta: RepoMetadata, verity: boolean): void {
   const bytes = serializeRepoMetadata(meta);
   let rw: OwnedFd;
   let named = false;
@@ -237,7 +237,7 @@ function writeMetaJson(root: OwnedFd, path: string, meta: RepoMetadata, verity: 
 }
 
 /** Remove a directory tree beneath `dir` without following symlinks. */
-function removeTree(dir: OwnedFd, name: string): void {
+function removeTree(dir: BorrowedFd, name: string): void {
   let sub: OwnedFd;
   try {
     sub = openBeneath(dir, name, { flags: C.O_RDONLY | C.O_DIRECTORY });
@@ -295,7 +295,7 @@ export class Repository implements Disposable {
   #noReflinkFrom = new Set<bigint>();
   #objects: OwnedFd | undefined;
   #subdirs = new Map<number, OwnedFd>();
-  #devices = new WeakMap<OwnedFd, bigint>();
+  #devices = new WeakMap<BorrowedFd, bigint>();
   /**
    * An object may have been stored (or found present, possibly written by another process)
    * since the last sync: the next name must sync first (DESIGN 9). Names created back to
@@ -536,7 +536,7 @@ export class Repository implements Disposable {
   }
 
   /** Enable fs-verity (always tried), then check the kernel's measurement matches `id`. */
-  #sealObject(ro: OwnedFd, id: Uint8Array, path: string): void {
+  #sealObject(ro: BorrowedFd, id: Uint8Array, path: string): void {
     const kid = kernelHashId(this.algorithm);
     let r = enableVerity(ro, kid);
     for (let i = 0; r === "busy" && i < VERITY_BUSY_RETRIES; i++) r = enableVerity(ro, kid);
@@ -590,7 +590,7 @@ export class Repository implements Disposable {
    * fresh clone, whose pages never are (its reads go to the disk).
    */
   storeObjectFromFile(
-    src: OwnedFd,
+    src: BorrowedFd,
     opts: {
       allowReflink?: boolean;
       allowHardlink?: boolean;
@@ -687,7 +687,7 @@ export class Repository implements Disposable {
    * @throws {CopyNotAllowedError} when neither link works and copying is not allowed.
    */
   importTrustedObject(
-    from: OwnedFd,
+    from: BorrowedFd,
     id: Uint8Array,
     opts: { allowReflink?: boolean; allowHardlink?: boolean; allowCopy?: boolean } = {},
   ): StoreMethod {
@@ -745,7 +745,7 @@ export class Repository implements Disposable {
    * cannot work here. Like composefs-rs, a device that cannot reflink into this repository
    * (EOPNOTSUPP/EXDEV) is remembered: no tmpfile and failing ioctl per object from then on.
    */
-  #cloneToTmpfile(src: OwnedFd, srcDev: bigint, dir: OwnedFd): OwnedFd | undefined {
+  #cloneToTmpfile(src: BorrowedFd, srcDev: bigint, dir: BorrowedFd): OwnedFd | undefined {
     if (this.#forceNamed || this.#noReflinkFrom.has(srcDev)) return undefined;
     let tmp: OwnedFd | undefined;
     try {
@@ -763,7 +763,7 @@ export class Repository implements Disposable {
   }
 
   /** `st_dev` of a directory fd, remembered per fd (asked once per object otherwise). */
-  #deviceOf(fd: OwnedFd): bigint {
+  #deviceOf(fd: BorrowedFd): bigint {
     let dev = this.#devices.get(fd);
     if (dev === undefined) {
       dev = fstat(fd).dev;
@@ -821,12 +821,16 @@ export class Repository implements Disposable {
     return objectPathOf(id);
   }
 
-  /** The `objects/` directory fd (borrowed: do not close). Created when missing. */
-  objectsDirFd(): OwnedFd {
+  /**
+   * The `objects/` directory, borrowed: it stays the repository's and is closed with it (a
+   * caller's `using` cannot close it; take {@link BorrowedFd.dup} to keep one beyond the
+   * repository). Created when missing.
+   */
+  objectsDirFd(): BorrowedFd {
     this.#assertOpen();
     const fd = this.#objectsDir(this.writable);
     if (!fd) throw new ObjectNotFoundError("objects/");
-    return fd;
+    return fd.borrow();
   }
 
   /** st_dev of `objects/` (for same-filesystem hardlink decisions). */
@@ -1117,7 +1121,7 @@ export class Repository implements Disposable {
     const out: RefEntry[] = [];
     using dir = this.#openDirChain([category, "refs", ...parts], false);
     if (!dir) return out;
-    const walk = (d: OwnedFd, rel: string[]) => {
+    const walk = (d: BorrowedFd, rel: string[]) => {
       for (const ent of readDir(d)) {
         const name = [...rel, ent.name];
         if (ent.type === DT.DIR) {
@@ -1268,7 +1272,7 @@ export class Repository implements Disposable {
   }
 }
 
-function exists(dir: OwnedFd, name: string): boolean {
+function exists(dir: BorrowedFd, name: string): boolean {
   try {
     lstatAt(dir, name);
     return true;
@@ -1278,7 +1282,7 @@ function exists(dir: OwnedFd, name: string): boolean {
   }
 }
 
-function readMetaBytes(root: OwnedFd): Uint8Array | null {
+function readMetaBytes(root: BorrowedFd): Uint8Array | null {
   let fd: OwnedFd;
   try {
     fd = openBeneath(root, META_JSON, { flags: C.O_RDONLY });
@@ -1312,7 +1316,7 @@ async function openRootChecked(abs: string, access: "read" | "write"): Promise<O
  * name of 62 (sha256) or 126 (sha512) hex characters. Like composefs-rs (`RepoMetadata::new`)
  * the result is V1 + `v1_erofs`, so both implementations agree on the upgraded file.
  */
-function upgradeLegacy(root: OwnedFd, abs: string): void {
+function upgradeLegacy(root: BorrowedFd, abs: string): void {
   using objects = openBeneath(root, "objects", { flags: C.O_RDONLY | C.O_DIRECTORY });
   let alg: HashAlgorithm | undefined;
   let sample: { dir: string; name: string } | undefined;

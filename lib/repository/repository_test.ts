@@ -476,3 +476,38 @@ Deno.test("modes follow composefs-rs (§1.6): in-memory objects 0666 in 0777 dir
     }
   });
 });
+
+Deno.test("objectsDirFd is borrowed: a caller's `using` cannot close the repository's objects/", async () => {
+  await withTmp(async (dir) => {
+    await assertNoFdLeak(async () => {
+      using a = await Repository.init(`${dir}/a`, { algorithm: "sha256", insecure: true });
+      using b = await Repository.init(`${dir}/b`, { algorithm: "sha256", insecure: true });
+      const id = a.storeObject(enc("before"));
+      const objects = a.objectsDirFd();
+      // Scoped the way a caller would release an fd it was handed. With an owned fd this
+      // closed objects/ under the repository; a borrowed one has nothing to dispose.
+      assert.throws(() => {
+        // @ts-expect-error: a BorrowedFd is not Disposable, so `using` does not type-check.
+        using _fd = objects;
+      }, TypeError);
+      assert.equal("close" in objects, false);
+      assert.equal(objects.closed, false);
+      // Closing an owned copy leaves the repository's descriptor open.
+      {
+        using copy = objects.dup();
+        assert.notEqual(copy.fd, objects.fd);
+      }
+      assert.equal(objects.closed, false);
+      // The repository still works through objects/, and so does the borrowed fd.
+      assert.ok(a.hasObject(id));
+      const id2 = a.storeObject(enc("after"));
+      assert.deepEqual(objectBytes(a, id2), enc("after"));
+      assert.equal(b.importTrustedObject(objects, id, { allowReflink: false }), "copied");
+      assert.deepEqual(objectBytes(b, id), enc("before"));
+      // The repository owns it: closing the repository closes it.
+      a.close();
+      assert.equal(objects.closed, true);
+      assert.throws(() => objects.fd, TypeError);
+    });
+  });
+});

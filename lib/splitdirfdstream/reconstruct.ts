@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { BorrowedFd, OwnedFd } from "../../ffi/owned_fd.ts";
 import { fstat, openBeneath, pread, RESOLVE_STRICT } from "../../ffi/fs.ts";
 import { ErrnoError } from "../../ffi/errno.ts";
 import * as C from "../../ffi/constants.ts";
@@ -62,7 +62,7 @@ const RESOLVE = RESOLVE_STRICT | C.RESOLVE_NO_XDEV;
  * ```
  */
 export function openChunkFile(
-  dirfds: readonly OwnedFd[],
+  dirfds: readonly BorrowedFd[],
   dirfdIndex: number,
   filename: string,
 ): OwnedFd {
@@ -128,7 +128,7 @@ type Current =
  */
 export function reconstruct(
   chunks: ReadableStream<Chunk> | AsyncIterable<Chunk>,
-  dirfds: readonly OwnedFd[],
+  dirfds: readonly BorrowedFd[],
 ): ReadableStream<Uint8Array> {
   const it = (chunks as AsyncIterable<Chunk>)[Symbol.asyncIterator]();
   let cur: Current | undefined;

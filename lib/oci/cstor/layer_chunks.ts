@@ -14,7 +14,7 @@
 import * as C from "../../../ffi/constants.ts";
 import { isErrno } from "../../../ffi/errno.ts";
 import { fgetxattr, fstat, openBeneath, pread, RESOLVE_STRICT } from "../../../ffi/fs.ts";
-import type { OwnedFd } from "../../../ffi/owned_fd.ts";
+import type { BorrowedFd, OwnedFd } from "../../../ffi/owned_fd.ts";
 import type { Chunk } from "../../splitdirfdstream/chunk.ts";
 import { Crc64 } from "./crc64.ts";
 import { LayerContentError, TarSplitCrcMismatchError } from "./errors.ts";
@@ -86,7 +86,7 @@ function isMetacopy(fd: OwnedFd): boolean {
  */
 export async function* layerChunks(
   entries: AsyncIterable<TarSplitEntry>,
-  dirfds: readonly OwnedFd[],
+  dirfds: readonly BorrowedFd[],
   opts: LayerChunksOptions,
   stats: LayerChunksStats = { files: 0, fileBacked: 0, inlined: 0, bytes: 0 },
 ): AsyncGenerator<Chunk> {
