@@ -4,17 +4,7 @@ import { openPath, pipe, read, writeAll } from "./fs.ts";
 import { ErrnoError } from "./errno.ts";
 import { eventLoopBusy, eventLoopIdle } from "./event_loop.ts";
 import * as C from "./constants.ts";
-import { assertNoFdLeak, tempDir } from "../tests/_helpers.ts";
-
-function pattern(len: number, seed: number): Uint8Array<ArrayBuffer> {
-  const b = new Uint8Array(len);
-  let x = seed >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
+import { assertNoFdLeak, pattern, tempDir } from "../tests/_helpers.ts";
 
 async function sha256(b: Uint8Array<ArrayBuffer>): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", b));

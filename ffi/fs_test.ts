@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   copyFileRange,
-  createTmpObject,
   ficlone,
   flock,
   FS_MAGIC,
@@ -22,35 +21,23 @@ import {
   syncfs,
   writeAll,
 } from "./fs.ts";
-import { ErrnoError, type ErrnoName } from "./errno.ts";
+import type { ErrnoName } from "./errno.ts";
 import { libc } from "./libc.ts";
+import { TmpObject } from "./tmp_object.ts";
 import type { OwnedFd } from "./owned_fd.ts";
 import * as C from "./constants.ts";
-import { assertNoFdLeak, loopMount, requireCommand, run, tempDir } from "../tests/_helpers.ts";
+import {
+  assertNoFdLeak,
+  errnoOf,
+  loopMount,
+  pattern,
+  requireCommand,
+  run,
+  tempDir,
+} from "../tests/_helpers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-function pattern(len: number, seed: number): Uint8Array<ArrayBuffer> {
-  const b = new Uint8Array(len);
-  let x = seed >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    const r = fn();
-    if (r && typeof r === "object" && Symbol.dispose in r) (r as Disposable)[Symbol.dispose]();
-    return "OK";
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.code;
-    throw e;
-  }
-}
 
 /**
  * data/ with sub/hello.txt, sub/link.txt -> hello.txt, abs_link -> <outside>/secret.txt,
@@ -122,44 +109,6 @@ for (const forceFallback of [false, true]) {
   });
 }
 
-for (const forceNamed of [false, true]) {
-  const label = forceNamed ? "named tmp + rename" : "O_TMPFILE + linkat";
-  Deno.test(`fs: createTmpObject (${label}) materialises atomically, EEXIST on a second link`, async () => {
-    await using dir = await tempDir();
-    await assertNoFdLeak(() => {
-      using d = openDir(dir.path);
-      const body = pattern(256 * 1024, 1);
-      {
-        using obj = createTmpObject(d, { forceNamed });
-        assert.equal(obj.method, forceNamed ? "named" : "tmpfile");
-        writeAll(obj.fd, body);
-        fsync(obj.fd);
-        // Not visible under its final name (O_TMPFILE: not visible at all) before link.
-        const names = [...Deno.readDirSync(dir.path)].map((e) => e.name);
-        assert.ok(!names.includes("obj"));
-        if (!forceNamed) assert.deepEqual(names, []);
-        obj.link("obj");
-        assert.deepEqual(Deno.readFileSync(`${dir.path}/obj`), body);
-        // Linking the same object again under the same name: EEXIST.
-        assert.equal(errnoOf(() => obj.link("obj")), "EEXIST");
-      }
-      {
-        // A second writer of the same name sees EEXIST and the first content is untouched.
-        using other = createTmpObject(d, { forceNamed });
-        writeAll(other.fd, enc.encode("different"));
-        assert.equal(errnoOf(() => other.link("obj")), "EEXIST");
-      }
-      assert.deepEqual(Deno.readFileSync(`${dir.path}/obj`), body);
-      {
-        // Dropped without linking: nothing remains.
-        using dropped = createTmpObject(d, { forceNamed });
-        writeAll(dropped.fd, enc.encode("gone"));
-      }
-      assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["obj"]);
-    });
-  });
-}
-
 /** Free blocks of the filesystem holding `fd`, after flushing delayed allocations. */
 function freeBytes(fd: OwnedFd): number {
   syncfs(fd);
@@ -193,7 +142,7 @@ Deno.test("fs: FICLONE reflinks on loop xfs, EOPNOTSUPP on loop ext4, EXDEV acro
     const before = freeBytes(x);
     {
       using src = openBeneath(x, "src");
-      using obj = createTmpObject(x);
+      using obj = TmpObject.create(x);
       ficlone(obj.fd, src);
       obj.link("clone");
     }
@@ -322,7 +271,7 @@ Deno.test("fs: FICLONE into an O_TMPFILE on loop btrfs; btrfs ↔ ext4 is EXDEV"
     createFile(b, "src", body);
     {
       using src = openBeneath(b, "src");
-      using obj = createTmpObject(b);
+      using obj = TmpObject.create(b);
       ficlone(obj.fd, src);
       obj.link("clone");
       assert.equal(errnoOf(() => obj.link("clone")), "EEXIST");
@@ -335,7 +284,7 @@ Deno.test("fs: FICLONE into an O_TMPFILE on loop btrfs; btrfs ↔ ext4 is EXDEV"
     using dst = openBeneath(e, "x", { flags: C.O_WRONLY | C.O_CREAT, mode: 0o644 });
     assert.equal(errnoOf(() => ficlone(dst, src)), "EXDEV");
     // An O_TMPFILE cannot be linked into another filesystem either.
-    using tmp = createTmpObject(b);
+    using tmp = TmpObject.create(b);
     assert.equal(errnoOf(() => linkFd(tmp.fd, e, "elsewhere")), "EXDEV");
   });
 });

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { HashAlgorithm } from "../lib/fsverity/mod.ts";
+import { ErrnoError } from "../ffi/errno.ts";
 import { openFdCount } from "../ffi/owned_fd.ts";
 import { startEventLoop } from "../ffi/event_loop.ts";
 
@@ -156,6 +157,32 @@ export async function loopMount(
       await Deno.remove(image);
     },
   };
+}
+
+/** `len` pseudo-random bytes from `seed` (an LCG: the same seed gives the same bytes). */
+export function pattern(len: number, seed: number): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(len);
+  let x = seed >>> 0;
+  for (let i = 0; i < len; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+/**
+ * The errno name `fn` fails with, or "OK" (a Disposable result is disposed). Other errors
+ * propagate.
+ */
+export function errnoOf(fn: () => unknown): string {
+  try {
+    const r = fn();
+    if (r && typeof r === "object" && Symbol.dispose in r) (r as Disposable)[Symbol.dispose]();
+    return "OK";
+  } catch (e) {
+    if (e instanceof ErrnoError) return e.code;
+    throw e;
+  }
 }
 
 /**
