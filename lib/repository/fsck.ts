@@ -7,17 +7,19 @@
  */
 
 import * as C from "../../ffi/constants.ts";
-import { ErrnoError } from "../../ffi/errno.ts";
 import { DT, openBeneath, readAllAt, readDir, readlinkAt } from "../../ffi/fs.ts";
 import { measureVerity } from "../../ffi/fsverity_ioctl.ts";
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import type { BorrowedFd, OwnedFd } from "../../ffi/owned_fd.ts";
 import { formatAlgorithmName, kernelHashId } from "../fsverity/algorithm.ts";
 import { fsverityDigestFd } from "../fsverity/digest_fd.ts";
 import { ImageInvalidError, imageObjectRefs } from "./image_refs.ts";
-import { checkMetadata, META_JSON, parseRepoMetadata } from "./meta.ts";
+import type { LinkStore } from "./link_store.ts";
+import { checkMetadata, parseRepoMetadata } from "./meta.ts";
+import { readMetaBytes } from "./meta_file.ts";
 import { resolveLinkTarget } from "./names.ts";
 import { idEqual, parseObjectEntry, parseObjectLinkTarget, toHex } from "./object_id.ts";
-import type { Repository, RepositoryInternals } from "./repository.ts";
+import type { ObjectStore } from "./object_store.ts";
+import type { RepoDir } from "./repo_dir.ts";
 
 /** Options of `Repository.fsck`. */
 export interface FsckOptions {
@@ -113,12 +115,14 @@ function detail(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Run all phases. */
+/** Run all phases on a repository's parts. */
 export function checkRepository(
-  repo: Repository,
-  internals: RepositoryInternals,
+  dir: RepoDir,
+  objects: ObjectStore,
+  links: LinkStore,
   opts: FsckOptions,
 ): FsckReport {
+  dir.assertOpen();
   const r: FsckReport = {
     ok: true,
     hasMetadata: false,
@@ -132,15 +136,15 @@ export function checkRepository(
     missingObjects: 0,
     errors: [],
   };
-  const alg = repo.algorithm;
+  const alg = dir.algorithm;
 
   // Phase 0: meta.json.
   try {
-    using fd = openBeneath(internals.root, META_JSON, { flags: C.O_RDONLY });
-    r.hasMetadata = true;
-    const meta = parseRepoMetadata(readAllAt(fd));
-    checkMetadata(meta);
-    if (meta.algorithm !== alg) {
+    const bytes = readMetaBytes(dir.root);
+    r.hasMetadata = bytes !== null;
+    const meta = bytes && parseRepoMetadata(bytes);
+    if (meta) checkMetadata(meta);
+    if (meta && meta.algorithm !== alg) {
       r.errors.push({
         type: "metadata-algorithm-mismatch",
         expected: formatAlgorithmName(meta.algorithm),
@@ -148,28 +152,26 @@ export function checkRepository(
       });
     }
   } catch (e) {
-    if (!(e instanceof ErrnoError && e.is("ENOENT"))) {
-      r.errors.push({ type: "metadata-parse-failed", detail: detail(e) });
-    }
+    r.errors.push({ type: "metadata-parse-failed", detail: detail(e) });
   }
 
-  const objects = internals.objectsDirIfExists();
+  const objectsDir = objects.objectsDirIfExists();
   const objectExists = (id: Uint8Array): boolean => {
-    if (!objects) return false;
+    if (!objectsDir) return false;
     try {
-      return repo.hasObject(id);
+      return objects.hasObject(id);
     } catch {
       return false;
     }
   };
 
   // Phase 1: objects.
-  if (!opts.metadataOnly && objects) {
-    for (const d of readDir(objects)) {
+  if (!opts.metadataOnly && objectsDir) {
+    for (const d of readDir(objectsDir)) {
       if (d.type !== DT.DIR || !/^[0-9a-f]{2}$/.test(d.name)) continue;
       let sub: OwnedFd;
       try {
-        sub = openBeneath(objects, d.nameBytes, { flags: C.O_RDONLY | C.O_DIRECTORY });
+        sub = openBeneath(objectsDir, d.nameBytes, { flags: C.O_RDONLY | C.O_DIRECTORY });
       } catch (e) {
         r.errors.push({ type: "object-open-failed", path: `objects/${d.name}`, detail: detail(e) });
         r.objectsCorrupted++;
@@ -200,7 +202,7 @@ export function checkRepository(
           const m = measureVerity(fd, kernelHashId(alg));
           let measured: Uint8Array;
           if (m.kind === "measured") measured = m.digest;
-          else if (!repo.insecure) {
+          else if (!dir.insecure) {
             r.errors.push({ type: "object-verity-missing", path });
             r.objectsCorrupted++;
             continue;
@@ -219,16 +221,16 @@ export function checkRepository(
 
   // Phases 2 and 3: first-level links, their contents, then refs.
   for (const cat of ["streams", "images"] as const) {
-    let dir: OwnedFd | null;
+    let catDir: OwnedFd | null;
     try {
-      dir = internals.openDirIfExists(cat);
+      catDir = links.openDirIfExists(cat);
     } catch (e) {
       r.errors.push({ type: "unexpected-file-type", path: cat, detail: detail(e) });
       continue;
     }
-    if (!dir) continue;
-    using _d = dir;
-    for (const ent of readDir(dir)) {
+    if (!catDir) continue;
+    using _d = catDir;
+    for (const ent of readDir(catDir)) {
       const path = `${cat}/${ent.name}`;
       if (ent.name === "refs" && ent.type === DT.DIR) continue;
       if (ent.type !== DT.LNK) {
@@ -239,7 +241,7 @@ export function checkRepository(
       }
       let id: Uint8Array;
       try {
-        const target = readlinkAt(dir, ent.nameBytes);
+        const target = readlinkAt(catDir, ent.nameBytes);
         if (!target.startsWith("../")) throw new Error(`unexpected target "${target}"`);
         id = parseObjectLinkTarget(target, alg);
       } catch {
@@ -256,7 +258,7 @@ export function checkRepository(
         r.streamsChecked++;
         let bad = false;
         try {
-          const parsed = repo.readStreamObject(id, ent.name);
+          const parsed = links.readStreamObject(id, ent.name);
           // Named refs are reported by name; other stream refs like object refs.
           const named = new Set([...parsed.namedRefs.values()].map(toHex));
           const unnamed = parsed.streamRefs.filter((s) => !named.has(toHex(s)));
@@ -283,7 +285,7 @@ export function checkRepository(
         r.imagesChecked++;
         let bad = false;
         try {
-          using fd = repo.openObject(id);
+          using fd = objects.openObject(id);
           for (const ref of imageObjectRefs(readAllAt(fd), alg)) {
             if (!objectExists(ref)) {
               r.errors.push({ type: "image-missing-object", path, objectId: toHex(ref) });
@@ -303,13 +305,13 @@ export function checkRepository(
     // refs/**: symlinks must resolve to an existing first-level entry.
     let refs: OwnedFd | null = null;
     try {
-      refs = internals.openDirIfExists(`${cat}/refs`);
+      refs = links.openDirIfExists(`${cat}/refs`);
     } catch (e) {
       r.errors.push({ type: "unexpected-file-type", path: `${cat}/refs`, detail: detail(e) });
     }
     if (!refs) continue;
     using _r = refs;
-    const walk = (d: OwnedFd, rel: string) => {
+    const walk = (d: BorrowedFd, rel: string) => {
       for (const ent of readDir(d)) {
         const path = `${rel}/${ent.name}`;
         if (ent.type === DT.DIR) {
@@ -324,7 +326,7 @@ export function checkRepository(
             resolved && resolved.startsWith(prefix) && !resolved.slice(prefix.length).includes("/")
           ) {
             try {
-              const id = internals.firstLevelTarget(cat, resolved.slice(prefix.length));
+              const id = links.firstLevelTarget(cat, resolved.slice(prefix.length));
               ok = id !== null && objectExists(id);
             } catch {
               ok = false;

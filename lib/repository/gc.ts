@@ -8,7 +8,7 @@
  */
 
 import * as C from "../../ffi/constants.ts";
-import { ErrnoError } from "../../ffi/errno.ts";
+import { isErrno } from "../../ffi/errno.ts";
 import {
   DT,
   lstatAt,
@@ -18,11 +18,13 @@ import {
   readlinkAt,
   unlinkAt,
 } from "../../ffi/fs.ts";
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
-import { RepositoryCorruptError } from "./errors.ts";
+import type { BorrowedFd, OwnedFd } from "../../ffi/owned_fd.ts";
+import { RepositoryBusyError, RepositoryCorruptError } from "./errors.ts";
 import { ImageInvalidError, imageObjectRefs } from "./image_refs.ts";
-import { parseObjectEntry, toHex } from "./object_id.ts";
-import type { Repository, RepositoryInternals } from "./repository.ts";
+import type { LinkCategory, LinkStore } from "./link_store.ts";
+import { fromHex, objectDirName, parseObjectEntry, toHex } from "./object_id.ts";
+import type { ObjectStore } from "./object_store.ts";
+import type { RepoDir } from "./repo_dir.ts";
 
 /** Options of `Repository.gc`. */
 export interface GcOptions {
@@ -46,22 +48,42 @@ export interface GcReport {
   dryRun: boolean;
 }
 
-function isErrno(e: unknown, name: Parameters<ErrnoError["is"]>[0]): boolean {
-  return e instanceof ErrnoError && e.is(name);
-}
+const CATEGORIES: readonly LinkCategory[] = ["images", "streams"];
+type Category = LinkCategory;
 
-const CATEGORIES = ["images", "streams"] as const;
-type Category = typeof CATEGORIES[number];
-
-/** Run GC; the caller holds the right lock. */
+/**
+ * Run GC on a repository's parts. A real run takes the lock exclusively (nobody else may have
+ * the repository open, §1.8) and gives it back; a dry run works under the shared lock.
+ *
+ * @throws {RepositoryBusyError} when another holder has the repository open (not for dry runs).
+ */
 export function collectGarbage(
-  repo: Repository,
-  internals: RepositoryInternals,
+  dir: RepoDir,
+  objects: ObjectStore,
+  links: LinkStore,
   opts: GcOptions,
 ): GcReport {
-  const alg = repo.algorithm;
+  if (opts.dryRun) dir.assertOpen();
+  else {
+    dir.assertWritable();
+    if (!dir.tryLockExclusive()) throw new RepositoryBusyError(dir.path);
+  }
+  try {
+    return sweep(dir, objects, links, !!opts.dryRun, opts.roots ?? []);
+  } finally {
+    if (!opts.dryRun) dir.lockShared();
+  }
+}
+
+function sweep(
+  dir: RepoDir,
+  objects: ObjectStore,
+  links: LinkStore,
+  dryRun: boolean,
+  roots: readonly string[],
+): GcReport {
+  const alg = dir.algorithm;
   const live = new Set<string>();
-  const dryRun = !!opts.dryRun;
 
   // First-level stream links: object hex → present (streams are walked by object ID).
   const streamObjects = new Set<string>();
@@ -69,9 +91,9 @@ export function collectGarbage(
   for (const cat of CATEGORIES) {
     const m = new Map<string, string | null>();
     firstLevel.set(cat, m);
-    using dir = internals.openDirIfExists(cat);
-    if (!dir) continue;
-    for (const ent of readDir(dir)) {
+    using catDir = links.openDirIfExists(cat);
+    if (!catDir) continue;
+    for (const ent of readDir(catDir)) {
       if (ent.name === "refs" && ent.type === DT.DIR) continue;
       if (ent.type !== DT.LNK) {
         throw new RepositoryCorruptError(
@@ -81,7 +103,7 @@ export function collectGarbage(
       }
       let id: Uint8Array | null = null;
       try {
-        id = internals.firstLevelTarget(cat, ent.name);
+        id = links.firstLevelTarget(cat, ent.name);
       } catch (e) {
         if (!(e instanceof RepositoryCorruptError)) throw e;
       }
@@ -97,20 +119,20 @@ export function collectGarbage(
     if (hex) (cat === "images" ? imageRoots : streamRoots).push(hex);
   };
   for (const cat of CATEGORIES) {
-    walkRefs(internals, cat, (_path, target) => {
+    walkRefs(links, cat, (_path, target) => {
       const base = target.split("/").pop()!;
       addRoot(cat, base);
     });
   }
-  for (const name of opts.roots ?? []) {
+  for (const name of roots) {
     for (const cat of CATEGORIES) addRoot(cat, name);
   }
 
   for (const hex of imageRoots) {
     live.add(hex);
-    const id = hexId(hex);
-    if (!repo.hasObject(id)) continue;
-    using fd = repo.openObject(id);
+    const id = fromHex(hex);
+    if (!objects.hasObject(id)) continue;
+    using fd = objects.openObject(id);
     let refs: Uint8Array[];
     try {
       refs = imageObjectRefs(readAllAt(fd), alg);
@@ -129,10 +151,10 @@ export function collectGarbage(
     if (visited.has(hex)) return;
     visited.add(hex);
     live.add(hex);
-    const id = hexId(hex);
-    if (!repo.hasObject(id)) return;
+    const id = fromHex(hex);
+    if (!objects.hasObject(id)) return;
     // A stream that cannot be parsed aborts GC: deleting what it references would lose data.
-    const parsed = repo.readStreamObject(id);
+    const parsed = links.readStreamObject(id);
     for (const r of parsed.objectRefs) live.add(toHex(r));
     for (const r of parsed.streamRefs) {
       const h = toHex(r);
@@ -151,13 +173,13 @@ export function collectGarbage(
   let objectsRemoved = 0;
   let objectsBytes = 0;
   const removed = new Set<string>();
-  const objects = internals.objectsDirIfExists();
-  if (objects) {
+  const objectsDir = objects.objectsDirIfExists();
+  if (objectsDir) {
     for (let b = 0; b < 256; b++) {
-      const dirName = b.toString(16).padStart(2, "0");
+      const dirName = objectDirName(b);
       let sub: OwnedFd;
       try {
-        sub = openBeneath(objects, dirName, { flags: C.O_RDONLY | C.O_DIRECTORY });
+        sub = openBeneath(objectsDir, dirName, { flags: C.O_RDONLY | C.O_DIRECTORY });
       } catch (e) {
         if (isErrno(e, "ENOENT")) continue;
         throw e;
@@ -184,7 +206,7 @@ export function collectGarbage(
   }
 
   const objectGone = (hex: string | null | undefined) =>
-    !hex || removed.has(hex) || !objects || !objectExists(objects, hex);
+    !hex || removed.has(hex) || !objectsDir || !objectExists(objectsDir, hex);
 
   // Prune first-level links whose object is gone, then refs whose entry is gone.
   const pruned: Record<Category, number> = { images: 0, streams: 0 };
@@ -194,11 +216,11 @@ export function collectGarbage(
     prunedEntries.set(cat, gone);
     const entries = firstLevel.get(cat)!;
     if (entries.size === 0) continue;
-    using dir = internals.openDirIfExists(cat);
-    if (!dir) continue;
+    using catDir = links.openDirIfExists(cat);
+    if (!catDir) continue;
     for (const [name, hex] of entries) {
       if (!objectGone(hex)) continue;
-      if (!dryRun) unlinkAt(dir, name);
+      if (!dryRun) unlinkAt(catDir, name);
       gone.add(name);
       pruned[cat]++;
     }
@@ -206,7 +228,7 @@ export function collectGarbage(
   for (const cat of CATEGORIES) {
     const entries = firstLevel.get(cat)!;
     const gone = prunedEntries.get(cat)!;
-    walkRefs(internals, cat, (_path, target, dir, leaf) => {
+    walkRefs(links, cat, (_path, target, dir, leaf) => {
       const resolvedName = target.split("/").pop()!;
       const ok = entries.has(resolvedName) && !gone.has(resolvedName);
       if (ok) return;
@@ -224,13 +246,7 @@ export function collectGarbage(
   };
 }
 
-function hexId(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-function objectExists(objects: OwnedFd, hex: string): boolean {
+function objectExists(objects: BorrowedFd, hex: string): boolean {
   try {
     using sub = openBeneath(objects, hex.slice(0, 2), { flags: C.O_PATH | C.O_DIRECTORY });
     lstatAt(sub, hex.slice(2));
@@ -242,14 +258,14 @@ function objectExists(objects: OwnedFd, hex: string): boolean {
 }
 
 /** Visit every symlink below `cat/refs/` (recursive); anything but dirs and symlinks aborts. */
-export function walkRefs(
-  internals: RepositoryInternals,
+function walkRefs(
+  links: LinkStore,
   cat: Category,
-  visit: (path: string, target: string, dir: OwnedFd, leaf: Uint8Array) => void,
+  visit: (path: string, target: string, dir: BorrowedFd, leaf: Uint8Array) => void,
 ): void {
-  using refs = internals.openDirIfExists(`${cat}/refs`);
+  using refs = links.openDirIfExists(`${cat}/refs`);
   if (!refs) return;
-  const rec = (d: OwnedFd, rel: string) => {
+  const rec = (d: BorrowedFd, rel: string) => {
     for (const ent of readDir(d)) {
       const path = `${rel}/${ent.name}`;
       if (ent.type === DT.DIR) {

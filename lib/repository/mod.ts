@@ -28,10 +28,12 @@ export {
   type ImageEntry,
   type InitOptions,
   type InitResult,
+  type ObjectImportOptions,
   type OpenOptions,
   type ParsedSplitstream,
   type RefEntry,
   Repository,
+  type StoreFromFileOptions,
   type StoreMethod,
 } from "./repository.ts";
 export { ObjectWriter, type ObjectWriteResult } from "./object_writer.ts";

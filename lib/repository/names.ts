@@ -7,6 +7,12 @@
 
 import { InvalidNameError } from "./errors.ts";
 
+/**
+ * Name prefix of a named temporary file where O_TMPFILE is unsupported: composefs-rs's, so a
+ * repository only ever holds the transient names it knows (§1.1).
+ */
+export const TMP_OBJECT_PREFIX = ".tmp-object-";
+
 /** Linux NAME_MAX: longest single path component in bytes. */
 const NAME_MAX = 255;
 

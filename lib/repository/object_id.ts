@@ -56,9 +56,9 @@ export function objectPathOf(id: Uint8Array): string {
   return `${h.slice(0, 2)}/${h.slice(2)}`;
 }
 
-/** The `objects/` directory name for an id (`XX`). */
-export function objectDirOf(id: Uint8Array): string {
-  return HEX[id[0]];
+/** The `objects/` directory name (`XX`) for an id's first byte. */
+export function objectDirName(first: number): string {
+  return HEX[first];
 }
 
 /** `sha256:<hex>` / `sha512:<hex>` (cfsctl's `to_id`). */

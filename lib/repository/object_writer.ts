@@ -1,26 +1,20 @@
 /**
- * Streaming object writer (repository-format §1.5, DESIGN 8): bytes go into an unnamed
- * O_TMPFILE in `objects/` (or a named `.tmp-object-*` file where O_TMPFILE is unsupported),
- * hashed while written; `finish()` reopens it read-only, enables fs-verity where possible and
- * links it as `objects/XX/<rest>`. An existing name means "already stored" (EEXIST).
+ * The one object writer (repository-format §1.5, DESIGN 8): bytes go into a {@link TmpObject}
+ * in `objects/` (an unnamed O_TMPFILE, or a named `.tmp-object-*` file where O_TMPFILE is
+ * unsupported), hashed while written — or cloned in with FICLONE; `finish()` reopens it
+ * read-only, enables fs-verity where possible and links it as `objects/XX/<rest>`. An existing
+ * name means "already stored" (EEXIST).
  *
  * @module
  */
 
-import * as C from "../../ffi/constants.ts";
-import { ErrnoError } from "../../ffi/errno.ts";
-import {
-  linkFd,
-  openBeneath,
-  openTmpfile,
-  renameAt,
-  reopenFd,
-  unlinkAt,
-  writeAll,
-} from "../../ffi/fs.ts";
-import type { OwnedFd } from "../../ffi/owned_fd.ts";
+import { isErrno } from "../../ffi/errno.ts";
+import { ficlone, writeAll } from "../../ffi/fs.ts";
+import type { BorrowedFd } from "../../ffi/owned_fd.ts";
+import { TmpObject } from "../../ffi/tmp_object.ts";
 import type { HashAlgorithm } from "../fsverity/algorithm.ts";
 import { FsVerityHasher } from "../fsverity/hasher.ts";
+import { TMP_OBJECT_PREFIX } from "./names.ts";
 import { toHex } from "./object_id.ts";
 
 /** Mode of objects written by the streaming path (composefs-rs paths 2/3). */
@@ -29,30 +23,17 @@ const OBJECT_MODE = 0o644;
 const SUBDIR_MODE = 0o755;
 /** In-memory objects (`ensure_object`, path 1): file 0666 and `objects/XX` 0777 (§1.6). */
 export const IN_MEMORY_MODES = { file: 0o666, dir: 0o777 } as const;
-/** Attempts at a fresh `.tmp-object-*` name (composefs-rs tries 16 times). */
-const TMP_NAME_ATTEMPTS = 16;
-/** Length of the random suffix of temporary names (composefs-rs: 12 alphanumerics). */
-const TMP_SUFFIX_LEN = 12;
-const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/** 12 random alphanumerics, as composefs-rs's temporary names. */
-export function randomSuffix(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(TMP_SUFFIX_LEN));
-  let s = "";
-  for (const b of bytes) s += ALNUM[b % ALNUM.length];
-  return s;
-}
-
-/** What an {@link ObjectWriter} needs from its repository (internal). */
+/** What an {@link ObjectWriter} needs from its object store (internal). */
 export interface ObjectSink {
   /** The repository's algorithm. */
   readonly algorithm: HashAlgorithm;
-  /** `objects/`, created when missing (borrowed). */
-  objectsDir(): OwnedFd;
-  /** `objects/XX`, created with `mode` when missing (borrowed). */
-  objectSubdir(first: number, mode?: number): OwnedFd;
+  /** `objects/`, created when missing. */
+  objectsDir(): BorrowedFd;
+  /** `objects/XX`, created with `mode` when missing. */
+  objectSubdir(first: number, mode: number): BorrowedFd;
   /** Enable/check fs-verity on a read-only fd per the repository's policy; throws on mismatch. */
-  sealObject(ro: OwnedFd, id: Uint8Array, path: string): void;
+  sealObject(ro: BorrowedFd, id: Uint8Array, path: string): void;
   /**
    * False once the repository knows fs-verity is unavailable and not required: then there is
    * nothing to seal and the writable fd is linked directly (saves a /proc reopen per object).
@@ -70,10 +51,12 @@ export interface ObjectWriteResult {
   present: boolean;
 }
 
-/** Whether an error means "this filesystem has no O_TMPFILE". */
-function noTmpfile(e: unknown): boolean {
-  return e instanceof ErrnoError &&
-    (e.is("EOPNOTSUPP") || e.is("EISDIR") || e.is("EINVAL") || e.is("ENOSYS"));
+/** Options of the {@link ObjectWriter} constructor (internal). */
+export interface ObjectWriterOptions {
+  /** The object's ID, known beforehand: written bytes are then not hashed. */
+  expectedId?: Uint8Array;
+  /** File and `objects/XX` modes (default: the streaming path's 0644 / 0755). */
+  modes?: { file: number; dir: number };
 }
 
 /**
@@ -83,49 +66,22 @@ function noTmpfile(e: unknown): boolean {
  */
 export class ObjectWriter implements Disposable {
   #sink: ObjectSink;
-  #fd: OwnedFd | undefined;
-  #tmpName: string | undefined;
+  #tmp: TmpObject;
   #hasher: FsVerityHasher | undefined;
   #expected: Uint8Array | undefined;
   #done = false;
   #dirMode: number;
 
-  /** @internal Use `Repository.createObjectWriter()`. `expectedId` skips hashing (caller hashed). */
-  constructor(
-    sink: ObjectSink,
-    opts: { expectedId?: Uint8Array; fd?: OwnedFd; modes?: { file: number; dir: number } } = {},
-  ) {
+  /** @internal Use `Repository.createObjectWriter()`. */
+  constructor(sink: ObjectSink, opts: ObjectWriterOptions = {}) {
     this.#sink = sink;
-    const fileMode = opts.modes?.file ?? OBJECT_MODE;
     this.#dirMode = opts.modes?.dir ?? SUBDIR_MODE;
     this.#expected = opts.expectedId;
-    if (!this.#expected) this.#hasher = new FsVerityHasher(sink.algorithm);
-    if (opts.fd) {
-      this.#fd = opts.fd;
-      return;
-    }
-    const dir = sink.objectsDir();
-    if (!sink.forceNamedTmpfile) {
-      try {
-        this.#fd = openTmpfile(dir, ".", fileMode);
-        return;
-      } catch (e) {
-        if (!noTmpfile(e)) throw e;
-      }
-    }
-    for (let i = 0; i < TMP_NAME_ATTEMPTS && !this.#fd; i++) {
-      const name = `.tmp-object-${randomSuffix()}`;
-      try {
-        this.#fd = openBeneath(dir, name, {
-          flags: C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW,
-          mode: fileMode,
-        });
-        this.#tmpName = name;
-      } catch (e) {
-        if (!(e instanceof ErrnoError && e.is("EEXIST"))) throw e;
-      }
-    }
-    if (!this.#fd) throw new Error("Cannot create a temporary object file: every name was taken");
+    this.#tmp = TmpObject.create(sink.objectsDir(), {
+      mode: opts.modes?.file ?? OBJECT_MODE,
+      forceNamed: sink.forceNamedTmpfile,
+      prefix: TMP_OBJECT_PREFIX,
+    });
   }
 
   /** Bytes written so far (only tracked when hashing). */
@@ -133,66 +89,59 @@ export class ObjectWriter implements Disposable {
     return this.#hasher?.size ?? 0;
   }
 
+  /** The file being written (owned by the writer), e.g. to hash a clone. @internal */
+  get fd(): BorrowedFd {
+    return this.#tmp.fd;
+  }
+
   /** Append bytes. */
   write(chunk: Uint8Array): void {
-    if (this.#done || !this.#fd) throw new TypeError("ObjectWriter is already finished");
-    this.#hasher?.update(chunk);
-    writeAll(this.#fd, chunk as Uint8Array<ArrayBuffer>);
+    if (this.#done) throw new TypeError("ObjectWriter is already finished");
+    if (!this.#expected) (this.#hasher ??= new FsVerityHasher(this.#sink.algorithm)).update(chunk);
+    writeAll(this.#tmp.fd, chunk as Uint8Array<ArrayBuffer>);
   }
 
-  /** Make the object visible under its digest; returns the ID and whether it already existed. */
-  finish(): ObjectWriteResult {
-    if (this.#done || !this.#fd) throw new TypeError("ObjectWriter is already finished");
+  /**
+   * Make the (still empty) object a reflink of `src` (FICLONE): its bytes are then not hashed
+   * here, so `finish` needs the ID. Throws the ioctl's ErrnoError when this pair of files
+   * cannot share extents. @internal
+   */
+  cloneFrom(src: BorrowedFd): void {
+    if (this.#done) throw new TypeError("ObjectWriter is already finished");
+    ficlone(this.#tmp.fd, src);
+  }
+
+  /**
+   * Make the object visible under its digest (`id` when the caller computed it, e.g. after
+   * {@link cloneFrom}); returns the ID and whether it already existed.
+   */
+  finish(id?: Uint8Array): ObjectWriteResult {
+    if (this.#done) throw new TypeError("ObjectWriter is already finished");
     this.#done = true;
-    const rw = this.#fd;
-    this.#fd = undefined;
-    const id = this.#expected ?? this.#hasher!.digest();
-    const hex = toHex(id);
-    const path = `${hex.slice(0, 2)}/${hex.slice(2)}`;
-    const rest = hex.slice(2);
-    const tmpName = this.#tmpName;
+    const tmp = this.#tmp;
     try {
+      const oid = id ?? this.#expected ??
+        (this.#hasher ?? new FsVerityHasher(this.#sink.algorithm)).digest();
+      const hex = toHex(oid);
       // fs-verity can only be enabled with no writable fd open on the inode.
-      let ro: OwnedFd = rw;
       if (this.#sink.needsSeal()) {
-        ro = tmpName === undefined
-          ? reopenFd(rw, C.O_RDONLY)
-          : openBeneath(this.#sink.objectsDir(), tmpName, { flags: C.O_RDONLY });
-        rw.close();
+        this.#sink.sealObject(tmp.reopenReadOnly(), oid, `${hex.slice(0, 2)}/${hex.slice(2)}`);
       }
-      using _ro = ro;
-      if (ro !== rw) this.#sink.sealObject(ro, id, path);
-      const sub = this.#sink.objectSubdir(id[0], this.#dirMode);
       try {
-        if (tmpName === undefined) linkFd(ro, sub, rest);
-        else {
-          renameAt(this.#sink.objectsDir(), tmpName, sub, rest, C.RENAME_NOREPLACE);
-          this.#tmpName = undefined;
-        }
+        tmp.link(hex.slice(2), this.#sink.objectSubdir(oid[0], this.#dirMode));
       } catch (e) {
-        if (e instanceof ErrnoError && e.is("EEXIST")) return { id, present: true };
+        if (isErrno(e, "EEXIST")) return { id: oid, present: true };
         throw e;
       }
-      return { id, present: false };
+      return { id: oid, present: false };
     } finally {
-      rw.close();
-      this.#discardTmp();
-    }
-  }
-
-  #discardTmp(): void {
-    if (this.#tmpName !== undefined) {
-      const name = this.#tmpName;
-      this.#tmpName = undefined;
-      unlinkAt(this.#sink.objectsDir(), name);
+      tmp[Symbol.dispose]();
     }
   }
 
   /** Abort: close and drop the temporary file if `finish()` was not called. */
   [Symbol.dispose](): void {
     this.#done = true;
-    this.#fd?.close();
-    this.#fd = undefined;
-    this.#discardTmp();
+    this.#tmp[Symbol.dispose]();
   }
 }
