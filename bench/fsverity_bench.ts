@@ -43,7 +43,7 @@ let bytes = 0;
 for (const f of files) bytes += (await Deno.stat(f)).size;
 console.error(`${TREE}: ${files.length} files, ${(bytes / 1e6).toFixed(0)} MB`);
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const hex = (b: Uint8Array) => b.toHex();
 
 function ours(alg: HashAlgorithm): Map<string, string> {
   const m = new Map<string, string>();

@@ -8,7 +8,7 @@ import { assertNoFdLeak, pattern, tempDir } from "../tests/_helpers.ts";
 
 async function sha256(b: Uint8Array<ArrayBuffer>): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", b));
-  return Array.from(d, (x) => x.toString(16).padStart(2, "0")).join("");
+  return d.toHex();
 }
 
 Deno.test("fd_stream: 24 MiB round-trip writable → pipe → readable, fds closed at the end", async () => {

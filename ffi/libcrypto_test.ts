@@ -11,7 +11,7 @@ import {
   shaInto,
 } from "./libcrypto.ts";
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const hex = (b: Uint8Array) => b.toHex();
 const enc = new TextEncoder();
 
 function pseudoRandom(n: number, seed = 1): Uint8Array {
@@ -107,7 +107,7 @@ Deno.test("libcrypto: node:crypto fallback without FFI permission gives the same
     const d = new Uint8Array(8192).map((_, i) => i * 31);
     const h = new Sha256(); h.update(d.subarray(0, 100)); h.update(d.subarray(100));
     const blocks = new Uint8Array(64); shaBlocksInto("sha256", d, 4096, blocks);
-    const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    const hex = (b) => b.toHex();
     console.log(JSON.stringify([shaBackend(), hex(sha256(d)), hex(sha512(d)), hex(h.digest()), hex(blocks)]));
   `;
   const dir = await Deno.makeTempDir();

@@ -8,7 +8,7 @@ import {
   zstdVersionNumber,
 } from "./libzstd.ts";
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const hex = (b: Uint8Array) => b.toHex();
 const unhex = (s: string) => new Uint8Array(s.match(/../g)!.map((h) => parseInt(h, 16)));
 
 /** Compressible but not trivial: words from a small vocabulary. */

@@ -20,7 +20,7 @@ import {
 
 /** Little-endian hex of bytes, for comparing with hand-written layouts. */
 function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return b.toHex();
 }
 
 Deno.test("structs: msghdr layout (56 bytes) matches the hand-computed bytes", () => {

@@ -433,7 +433,6 @@ export function parseDumpfile(text: string, options: ParseDumpfileOptions = {}):
 }
 
 const U32_MAX = 0xffffffff;
-const HEX = "0123456789abcdef";
 // Escape table for bytes: null means "print as is".
 const ESC: (string | null)[] = [];
 for (let c = 0; c < 256; c++) {
@@ -441,7 +440,7 @@ for (let c = 0; c < 256; c++) {
   else if (c === 0x0a) ESC.push("\\n");
   else if (c === 0x0d) ESC.push("\\r");
   else if (c === 0x09) ESC.push("\\t");
-  else if (c < 0x21 || c > 0x7e) ESC.push("\\x" + HEX[c >> 4] + HEX[c & 15]);
+  else if (c < 0x21 || c > 0x7e) ESC.push("\\x" + Uint8Array.of(c).toHex());
   else ESC.push(null);
 }
 const PLAIN = /^[\x21-\x5b\x5d-\x7e]*$/;

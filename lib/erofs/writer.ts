@@ -214,10 +214,6 @@ function isWhiteout(leaf: Leaf): boolean {
   return leaf.content.kind === "chr" && leaf.content.rdev === 0;
 }
 
-function hexName(i: number): string {
-  return i.toString(16).padStart(2, "0");
-}
-
 /** Object path used in the redirect: `/xx/yyyy…` of the digest's hex. */
 export function redirectPath(digest: Uint8Array): string {
   const hex = digest.toHex();
@@ -1011,7 +1007,7 @@ export function writeErofs(root: Directory, options: WriteErofsOptions = {}): Ui
     if (se !== undefined) xattrs.set(F.XATTR_SECURITY_SELINUX, se);
     const merged = new Map(root.entries);
     for (let i = 0; i < 256; i++) {
-      const name = hexName(i);
+      const name = Uint8Array.of(i).toHex();
       if (merged.has(name)) continue;
       merged.set(
         name,

@@ -3,7 +3,7 @@ import { openPath } from "../../ffi/fs.ts";
 import { fsverityDigestFd } from "./digest_fd.ts";
 import { fsverityDigest } from "./hasher.ts";
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const hex = (b: Uint8Array) => b.toHex();
 
 /** Deterministic, incompressible-looking bytes (xorshift32). */
 function noise(n: number, seed: number): Uint8Array {

@@ -34,7 +34,7 @@ interface Level {
  * h.update(new TextEncoder().encode("hello "));
  * h.update(new TextEncoder().encode("world"));
  * assert.equal(h.size, 11);
- * const hex = Array.from(h.digest(), (b) => b.toString(16).padStart(2, "0")).join("");
+ * const hex = h.digest().toHex();
  * assert.equal(hex, "1e2eaa4202d750a41174ee454970b92c1bc2f925b1e35076d8c7d5f56362ba64");
  * ```
  */

@@ -5,7 +5,7 @@ import { fsverityDigest, FsVerityHasher } from "./hasher.ts";
 import { fsverityDescriptor } from "./descriptor.ts";
 import type { HashAlgorithm } from "./algorithm.ts";
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const hex = (b: Uint8Array) => b.toHex();
 const fill = (n: number, v: number) => new Uint8Array(n).fill(v);
 
 /** The test helper of composefs-rs: gen(size, seed)[i] = ((i mod 256) + seed) mod 256 * 17 mod 256. */

@@ -90,7 +90,7 @@ class UniqueIds {
   #index = new Map<string, number>();
 
   add(id: Uint8Array): number {
-    const key = hexKey(id);
+    const key = id.toHex();
     let i = this.#index.get(key);
     if (i === undefined) {
       i = this.items.length;
@@ -99,13 +99,6 @@ class UniqueIds {
     }
     return i;
   }
-}
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-function hexKey(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += HEX[x];
-  return s;
 }
 
 /** Byte-wise comparison of UTF-8 encodings (Rust `str` ordering), not UTF-16 order. */

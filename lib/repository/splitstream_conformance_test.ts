@@ -15,7 +15,7 @@ function gen(size: number, seed: number): Uint8Array {
   return out;
 }
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const hex = (b: Uint8Array) => b.toHex();
 
 class Fixture {
   objects = new Map<string, Uint8Array>();

@@ -9,7 +9,7 @@ import {
   SplitstreamWriter,
 } from "./splitstream.ts";
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const hex = (b: Uint8Array) => b.toHex();
 const unhex = (s: string) => new Uint8Array(s.match(/../g)!.map((h) => parseInt(h, 16)));
 const enc = new TextEncoder();
 

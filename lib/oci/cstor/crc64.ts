@@ -120,7 +120,7 @@ export class Crc64 {
 
   /** The checksum as 16 lower-case hex digits. */
   hex(): string {
-    return Array.from(this.digest(), (b) => b.toString(16).padStart(2, "0")).join("");
+    return this.digest().toHex();
   }
 }
 
