@@ -139,7 +139,12 @@ export const FSVERITY_ALG_SHA512 = 2;
 
 /** Largest inline content a dumpfile may carry (C mkcomposefs's limit; composefs-rs: 512). */
 export const MAX_INLINE_CONTENT = 5000;
-/** Files of at most this many bytes are stored inline by directory scans and OCI imports. */
+/**
+ * Files of at most this many bytes are stored inline (in a layer splitstream, and in the EROFS
+ * image made by a directory scan or an OCI import); larger ones are external objects. A format
+ * constant of composefs (`INLINE_CONTENT_MAX_V0` in composefs-rs): changing it changes every
+ * layer's splitstream and every image. The one definition in the code base.
+ */
 export const INLINE_CONTENT_MAX = 64;
 /** Longest symlink target (PATH_MAX − 1; composefs-rs limits dumpfiles to 1024). */
 export const SYMLINK_MAX = 4095;

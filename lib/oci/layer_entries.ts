@@ -18,6 +18,7 @@ import {
   type Stat,
   utf8ToByteString,
 } from "../erofs/tree.ts";
+import { INLINE_CONTENT_MAX } from "../erofs/format.ts";
 import type { SplitstreamChunk } from "../repository/splitstream.ts";
 import {
   isZeroBlock,
@@ -31,12 +32,6 @@ import {
   tarPaddedSize,
   TarType,
 } from "../tar/tar_header.ts";
-
-/**
- * Files of this many bytes or fewer are inline in a layer splitstream; larger ones are
- * external objects. A format constant of composefs (`INLINE_CONTENT_MAX_V0`).
- */
-export const LAYER_INLINE_MAX = 64;
 
 /** Largest extension body (PAX or GNU long name) accepted: 1 MiB, as tar-core's default. */
 const MAX_EXTENSION_BYTES = 1024 * 1024;
@@ -270,7 +265,7 @@ export function* layerEntries(chunks: Iterable<SplitstreamChunk>): Generator<Lay
     const isRegular = h.typeflag === TarType.REGULAR || h.typeflag === TarType.REGULAR_OLD ||
       h.typeflag === TarType.CONTIGUOUS;
     let item: LayerItem;
-    if (isRegular && contentSize > LAYER_INLINE_MAX) {
+    if (isRegular && contentSize > INLINE_CONTENT_MAX) {
       const id = cur.readExternal();
       if (id === null) {
         throw new LayerEntryError(`a ${size}-byte file is stored inline`, name);

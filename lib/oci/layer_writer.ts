@@ -19,7 +19,7 @@ import type { Repository } from "../repository/repository.ts";
 import { CONTENT_TYPE, SplitstreamWriter } from "../repository/splitstream.ts";
 import { DiffIdMismatchError } from "./errors.ts";
 import { layerStreamName } from "./names.ts";
-import { INLINE_CONTENT_MAX } from "./tar_split.ts";
+import { INLINE_CONTENT_MAX } from "../erofs/format.ts";
 
 /** Read size when hashing a file given by fd. */
 const FD_READ_CHUNK = 1024 * 1024;

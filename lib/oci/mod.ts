@@ -57,10 +57,5 @@ export type { Descriptor, ImageConfig, ImageManifest, Platform } from "./manifes
 export { decodeTag, encodeTag } from "./names.ts";
 export { ociFsck, type OciFsckReport } from "./oci_fsck.ts";
 export { type PullEvent, pullImage, type PullOptions, type PullResult } from "./pull.ts";
-export {
-  INLINE_CONTENT_MAX,
-  TarFormatError,
-  type TarSplitEntry,
-  type TarSplitSink,
-  TarSplitter,
-} from "./tar_split.ts";
+export { INLINE_CONTENT_MAX } from "../erofs/format.ts";
+export { TarFormatError, type TarSplitEntry, type TarSplitSink, TarSplitter } from "./tar_split.ts";

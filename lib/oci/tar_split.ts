@@ -11,6 +11,7 @@
  * @module
  */
 
+import { INLINE_CONTENT_MAX } from "../erofs/format.ts";
 import {
   parsePaxRecords,
   parseTarHeader,
@@ -44,11 +45,6 @@ function wrapTarError<T>(offset: number, f: () => T): T {
   }
 }
 
-/**
- * Files up to this size are stored inline, larger ones as external objects. A format constant
- * (`INLINE_CONTENT_MAX_V0` in composefs-rs): changing it changes every layer's splitstream.
- */
-export const INLINE_CONTENT_MAX = 64;
 /** tar-core's default limit on extension headers preceding one entry. */
 export const MAX_PENDING_EXTENSIONS = 16;
 /** tar-core's default limit on extension metadata (PAX / GNU long names) per entry. */

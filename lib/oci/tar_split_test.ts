@@ -1,7 +1,8 @@
 import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict";
 import fc from "fast-check";
 import { encodeTar, type TarEntry } from "../tar/tar_writer.ts";
-import { INLINE_CONTENT_MAX, TarFormatError, type TarSplitSink, TarSplitter } from "./tar_split.ts";
+import { INLINE_CONTENT_MAX } from "../erofs/format.ts";
+import { TarFormatError, type TarSplitSink, TarSplitter } from "./tar_split.ts";
 
 type Segment = { inline: Uint8Array } | { file: Uint8Array; size: number };
 
