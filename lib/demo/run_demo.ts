@@ -6,12 +6,12 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { Repository } from "../repository/repository.ts";
 import { pullImage } from "../oci/pull.ts";
 import { copyImage, type CopySummary, ZeroCopyUnavailableError } from "../oci/copy.ts";
 import { LocalRepositoryEndpoint } from "../oci/copy_endpoint.ts";
+import { DigestHasher } from "../oci/digest.ts";
 import { resolveImage } from "../oci/image_store.ts";
 import { layerStreamName } from "../oci/names.ts";
 import { writeDemoImage } from "./demo_image.ts";
@@ -51,9 +51,9 @@ async function verify(repo: Repository, path: string, tag: string): Promise<Demo
   const img = resolveImage(repo, tag);
   const diffIds = img.config?.diffIds ?? [];
   for (const d of diffIds) {
-    const h = createHash("sha256");
+    using h = new DigestHasher();
     for await (const c of repo.catStream(layerStreamName(d))) h.update(c);
-    const actual = "sha256:" + h.digest("hex");
+    const actual = h.digest();
     if (actual !== d) throw new DemoVerificationError(path, `layer ${d} reconstructs to ${actual}`);
   }
   const report = repo.fsck();

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { sha256Digest } from "./digest.ts";
 
 /** Media types written by {@link writeOciLayout}. */
 export const MEDIA_TYPE = {
@@ -27,10 +27,6 @@ export interface WrittenImage {
   diffIds: string[];
 }
 
-function sha256(b: Uint8Array): string {
-  return "sha256:" + createHash("sha256").update(b).digest("hex");
-}
-
 async function gzip(b: Uint8Array): Promise<Uint8Array> {
   const s = new Blob([b as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
     new CompressionStream("gzip"),
@@ -39,7 +35,7 @@ async function gzip(b: Uint8Array): Promise<Uint8Array> {
 }
 
 async function writeBlob(dir: string, bytes: Uint8Array): Promise<string> {
-  const digest = sha256(bytes);
+  const digest = sha256Digest(bytes);
   await Deno.mkdir(join(dir, "blobs", "sha256"), { recursive: true });
   await Deno.writeFile(join(dir, "blobs", "sha256", digest.slice(7)), bytes);
   return digest;
@@ -63,7 +59,7 @@ export async function writeOciLayout(
 ): Promise<WrittenImage> {
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(join(dir, "oci-layout"), '{"imageLayoutVersion":"1.0.0"}');
-  const diffIds = layers.map(sha256);
+  const diffIds = layers.map((l) => sha256Digest(l));
   const layerDescs = [];
   for (const tar of layers) {
     const blob = opts.gzip === false ? tar : await gzip(tar);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { sha256 } from "../../ffi/libcrypto.ts";
 import { MAX_FDS_PER_FRAME } from "./constants.ts";
 import { FdLimitExceededError, InvalidFdLayoutError } from "./errors.ts";
 
@@ -25,7 +25,7 @@ const U64_MASK = (1n << 64n) - 1n;
  * ```
  */
 export function seedFromId(id: string): bigint {
-  const h = createHash("sha256").update(id).digest();
+  const h = sha256(new TextEncoder().encode(id));
   return new DataView(h.buffer, h.byteOffset, 8).getBigUint64(0, true);
 }
 
